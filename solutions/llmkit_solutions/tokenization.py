@@ -1,0 +1,124 @@
+"""Stage 1: turning text into token ids and back.
+
+``SimpleTokenizerV1/V2`` are the book's word-level tokenizers over a ``vocab`` dict; ``CharTokenizer``
+is the character-level one nanoGPT starts with (``stoi``/``itos``). Byte-level BPE trained from
+scratch lives in ``bpe.py``; GPT-2's own BPE is ``llmkit.gpt2_bpe.GPT2Tokenizer`` (tiktoken, offline).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable
+
+from llmkit.errors import LLMKitError
+from llmkit.tokenizers import WORD_SPLIT, build_vocab
+
+# Spaces the book's join puts before punctuation are removed again on decode.
+SPACE_BEFORE_PUNCT = r'\s+([,.?!"()\'])'
+
+
+def _check_vocab(vocab) -> None:
+    if not isinstance(vocab, dict) or not vocab:
+        raise LLMKitError(
+            "The vocabulary is empty; build one from a text first, e.g. vocab = build_vocab(text)."
+        )
+
+
+class SimpleTokenizerV1:
+    """Word-level tokenizer: every word and punctuation mark must be in ``vocab``."""
+
+    def __init__(self, vocab: dict[str, int]):
+        _check_vocab(vocab)
+        self.str_to_int = vocab
+        self.int_to_str = {i: s for s, i in vocab.items()}
+
+    def split(self, text: str) -> list[str]:
+        return [piece.strip() for piece in re.split(WORD_SPLIT, text) if piece.strip()]
+
+    def encode(self, text: str) -> list[int]:
+        ids = []
+        for word in self.split(text):
+            if word not in self.str_to_int:
+                raise LLMKitError(
+                    f"'{word}' is not in the vocabulary; add it, or use SimpleTokenizerV2, "
+                    "which maps unknown words to <|unk|>."
+                )
+            ids.append(self.str_to_int[word])
+        return ids
+
+    def decode(self, ids: Iterable[int]) -> str:
+        text = " ".join(self.int_to_str[int(i)] for i in ids)
+        return re.sub(SPACE_BEFORE_PUNCT, r"\1", text)
+
+
+class SimpleTokenizerV2(SimpleTokenizerV1):
+    """Word-level tokenizer that maps unknown words to ``<|unk|>`` and knows ``<|endoftext|>``."""
+
+    UNK = "<|unk|>"
+    SPECIAL = ("<|endoftext|>", "<|unk|>")
+
+    def __init__(self, vocab: dict[str, int]):
+        _check_vocab(vocab)
+        missing = [t for t in self.SPECIAL if t not in vocab]
+        if missing:
+            raise LLMKitError(
+                f"The vocabulary lacks {', '.join(missing)}; add them at the end, "
+                "as build_vocab(text) does."
+            )
+        super().__init__(vocab)
+
+    def split(self, text: str) -> list[str]:
+        # Keep special tokens whole: the word split would cut "<|endoftext|>" at its "|".
+        pieces = []
+        for part in re.split(r"(<\|[a-z]+\|>)", text):
+            pieces.extend([part] if part in self.str_to_int else super().split(part))
+        return pieces
+
+    def encode(self, text: str) -> list[int]:
+        unk = self.str_to_int[self.UNK]
+        return [self.str_to_int.get(word, unk) for word in self.split(text)]
+
+
+class CharTokenizer:
+    """Character-level tokenizer: one id per character, plus whole special tokens."""
+
+    def __init__(self, chars: Iterable[str], special_tokens: Iterable[str] = ("<|endoftext|>",)):
+        alphabet = sorted(set(chars))
+        specials = [t for t in special_tokens if t not in alphabet]
+        if not alphabet and not specials:
+            raise LLMKitError("The character set is empty; build it from a text: CharTokenizer.from_text(text).")
+        self.stoi = {ch: i for i, ch in enumerate(alphabet + specials)}
+        self.itos = {i: ch for ch, i in self.stoi.items()}
+        self.special_tokens = specials
+        self.n_vocab = len(self.stoi)
+        # Longest first, so one special token that contains another still wins.
+        escaped = sorted(map(re.escape, specials), key=len, reverse=True)
+        self._special_split = re.compile(f"({'|'.join(escaped)})") if specials else None
+
+    @classmethod
+    def from_text(cls, text: str, special_tokens: Iterable[str] = ("<|endoftext|>",)) -> "CharTokenizer":
+        if not text:
+            raise LLMKitError("Cannot build a character vocabulary from empty text; pass a non-empty text.")
+        return cls(text, special_tokens)
+
+    def encode(self, text: str) -> list[int]:
+        parts = self._special_split.split(text) if self._special_split else [text]
+        ids = []
+        for part in parts:
+            if part in self.special_tokens:
+                ids.append(self.stoi[part])
+                continue
+            for ch in part:
+                if ch not in self.stoi:
+                    raise LLMKitError(
+                        f"Character {ch!r} is not in the vocabulary; build the tokenizer from a text "
+                        "that contains it."
+                    )
+                ids.append(self.stoi[ch])
+        return ids
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return "".join(self.itos[int(i)] for i in ids)
+
+
+__all__ = ["SimpleTokenizerV1", "SimpleTokenizerV2", "CharTokenizer", "build_vocab"]
