@@ -66,3 +66,22 @@ class GPT2Tokenizer:
 
     def decode(self, ids) -> str:
         return self.encoding.decode(list(ids))
+
+    def save(self, path) -> None:
+        """GPT-2's BPE is fixed, so a saved tokenizer only records its name."""
+        from .io import atomic_write_text
+
+        atomic_write_text(path, '{"tokenizer": "gpt2"}')
+
+    @classmethod
+    def load(cls, path) -> "GPT2Tokenizer":
+        import json
+        from pathlib import Path
+
+        try:
+            payload = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            payload = None
+        if not isinstance(payload, dict) or payload.get("tokenizer") != "gpt2":
+            raise LLMKitError(f"{path} is not a saved GPT-2 tokenizer; write one with GPT2Tokenizer().save(path).")
+        return cls()

@@ -34,11 +34,14 @@ class BaseTokenizerTests:
     def test_round_trip_on_sample(self, tokenizer, sample_text):
         assert tokenizer.decode(tokenizer.encode(sample_text)) == sample_text
 
-    def test_round_trip_on_varied_text(self, tokenizer):
-        if not self.lossless:
-            pytest.skip("word-level tokenizer: round trip is checked on sample_text only")
-        for text in VARIED_TEXTS:
-            assert tokenizer.decode(tokenizer.encode(text)) == text, text
+    def test_round_trip_on_varied_text(self, tokenizer, sample_text):
+        if self.lossless:
+            for text in VARIED_TEXTS:
+                assert tokenizer.decode(tokenizer.encode(text)) == text, text
+        else:
+            # A lossy (word-level) tokenizer must at least be stable: ids -> text -> the same ids.
+            ids = tokenizer.encode(sample_text)
+            assert tokenizer.encode(tokenizer.decode(ids)) == ids
 
     def test_ids_are_ints_in_vocabulary(self, tokenizer, sample_text):
         ids = tokenizer.encode(sample_text)

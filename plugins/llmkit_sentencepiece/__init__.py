@@ -11,13 +11,13 @@ from __future__ import annotations
 import io
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Iterable, Iterator
 
 import sentencepiece as spm
 
 from llmkit.errors import LLMKitError
+from llmkit.io import atomic_write_bytes
 from llmkit.hookspecs import hookimpl
 
 DEFAULT_SPECIALS = ("<|endoftext|>",)
@@ -97,15 +97,7 @@ class SentencePieceTokenizer:
     def save(self, path: str | os.PathLike) -> None:
         """Write the model proto bytes; atomic (temp file + rename), so a file is never half-written."""
         path = Path(path)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(self.model_proto)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        atomic_write_bytes(path, self.model_proto)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "SentencePieceTokenizer":

@@ -15,7 +15,6 @@ from __future__ import annotations
 import heapq
 import json
 import os
-import tempfile
 import warnings
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Iterable
 import regex
 
 from llmkit.errors import LLMKitError
+from llmkit.io import atomic_write_text
 
 GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 FORMAT = "llmkit-bpe"
@@ -183,15 +183,7 @@ class BPETokenizer:
             "special_tokens": list(self.special_tokens),
             "requested_vocab_size": self.requested_vocab_size,
         }
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(payload, f)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        atomic_write_text(path, json.dumps(payload))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "BPETokenizer":

@@ -7,14 +7,27 @@ scratch lives in ``bpe.py``; GPT-2's own BPE is ``llmkit.gpt2_bpe.GPT2Tokenizer`
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 from typing import Iterable
 
 from llmkit.errors import LLMKitError
+from llmkit.io import atomic_write_text
 from llmkit.tokenizers import WORD_SPLIT, build_vocab
 
 # Spaces the book's join puts before punctuation are removed again on decode.
 SPACE_BEFORE_PUNCT = r'\s+([,.?!"()\'])'
+
+
+def _read_json(path, kind: str) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise LLMKitError(f"No {kind} file at {path}; check the path or save one with tokenizer.save(path).")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise LLMKitError(f"{path} is not a {kind} file; load a file written by tokenizer.save(path).") from None
 
 
 def _check_vocab(vocab) -> None:
@@ -49,6 +62,13 @@ class SimpleTokenizerV1:
     def decode(self, ids: Iterable[int]) -> str:
         text = " ".join(self.int_to_str[int(i)] for i in ids)
         return re.sub(SPACE_BEFORE_PUNCT, r"\1", text)
+
+    def save(self, path) -> None:
+        atomic_write_text(path, json.dumps({"vocab": self.str_to_int}))
+
+    @classmethod
+    def load(cls, path):
+        return cls(_read_json(path, cls.__name__).get("vocab", {}))
 
 
 class SimpleTokenizerV2(SimpleTokenizerV1):
@@ -119,6 +139,15 @@ class CharTokenizer:
 
     def decode(self, ids: Iterable[int]) -> str:
         return "".join(self.itos[int(i)] for i in ids)
+
+    def save(self, path) -> None:
+        alphabet = [ch for ch in self.stoi if ch not in self.special_tokens]
+        atomic_write_text(path, json.dumps({"chars": alphabet, "special_tokens": self.special_tokens}))
+
+    @classmethod
+    def load(cls, path) -> "CharTokenizer":
+        payload = _read_json(path, "CharTokenizer")
+        return cls(payload.get("chars", []), payload.get("special_tokens", []))
 
 
 __all__ = ["SimpleTokenizerV1", "SimpleTokenizerV2", "CharTokenizer", "build_vocab"]
