@@ -45,3 +45,61 @@ def bench_generate(config: str = "124M", prompt_tokens: int = 32, new_tokens: in
         row["ratio"] = row["tokens_per_s"] / baseline
         row["identical_tokens"] = identical
     return rows
+
+
+def bench_train(config: str = "run", attentions=("mha",), precisions=("fp32",), steps: int = 8,
+                batch_size: int = 8, threads: int | None = None, seed: int = 123) -> list[dict]:
+    """Training tokens/s (forward, backward, AdamW step) per attention plugin and precision."""
+    from .devices import CPUDevice
+    from .runconfig import ModelConfig
+    from .training import lm_loss, make_optimizer
+
+    if threads:
+        torch.set_num_threads(threads)
+    if config == "run":
+        m = ModelConfig()
+        cfg = dict(vocab_size=1024, context_length=m.context_length, emb_dim=m.emb_dim, n_heads=m.n_heads,
+                   n_layers=m.n_layers, drop_rate=m.drop_rate, qkv_bias=m.qkv_bias)
+    else:
+        cfg = dict(GPT_CONFIGS[config], drop_rate=0.1)
+    if config == "124M":
+        cfg["context_length"] = 256
+    T = cfg["context_length"]
+    data = torch.randint(0, cfg["vocab_size"], (batch_size, T + 1), generator=torch.Generator().manual_seed(seed))
+    inputs, targets = data[:, :-1], data[:, 1:]
+    rows = []
+    for attention in attentions:
+        for precision in precisions:
+            device = CPUDevice(precision)
+            torch.manual_seed(seed)
+            model = create("models", "gpt", {**cfg, "attention": attention}).train()
+            optimizer = make_optimizer(model, 1e-4, 0.1)
+
+            def step():
+                with device.autocast():
+                    loss = lm_loss(model, inputs, targets)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                return loss.item()
+
+            step()  # warm-up
+            start = time.perf_counter()
+            for _ in range(steps):
+                step()
+            seconds = time.perf_counter() - start
+            rows.append({"attention": attention, "precision": precision, "seconds_per_step": seconds / steps,
+                         "tokens_per_s": steps * batch_size * T / seconds})
+    reference = next((r for r in rows if r["attention"] == "mha" and r["precision"] == "fp32"), rows[0])
+    for row in rows:
+        row["ratio"] = row["tokens_per_s"] / reference["tokens_per_s"]
+    return rows
+
+
+def print_train_table(rows: list[dict], args) -> None:
+    print(f"training throughput, config {args.config}, batch {args.batch_size}, {args.steps} timed steps, "
+          f"{torch.get_num_threads()} threads; ratio to mha/fp32 measured in this run")
+    print(f"{'attention':<16} {'precision':<9} {'s/step':>7} {'tokens/s':>9} {'ratio':>6}")
+    for r in rows:
+        print(f"{r['attention']:<16} {r['precision']:<9} {r['seconds_per_step']:>7.3f} "
+              f"{r['tokens_per_s']:>9.0f} {r['ratio']:>5.2f}x")

@@ -35,6 +35,91 @@ def cmd_bench_generate(args) -> None:
     print("identical tokens:", "yes" if rows[0]["identical_tokens"] else "NO")
 
 
+def _run_config(args):
+    from .runconfig import load_run_config
+
+    overrides = list(args.set or [])
+    shortcuts = {"corpus": "data.corpus", "tokenizer": "tokenizer.name", "sampler": "sampler.name",
+                 "model": "model.name", "attention": "model.attention", "device": "device.name",
+                 "precision": "device.precision", "epochs": "train.epochs", "max_steps": "train.max_steps"}
+    for attr, key in shortcuts.items():
+        value = getattr(args, attr, None)
+        if value is not None:
+            overrides.append(f"{key}={value}" if not isinstance(value, str) else f'{key}="{value}"')
+    if args.resume and (args.config or overrides):
+        from .errors import LLMKitError
+
+        raise LLMKitError("--resume continues the run with the config saved in its folder; drop --config/--set "
+                          "(or start a new run without --resume).")
+    return load_run_config(args.config, overrides)
+
+
+def cmd_run(args, stages=None) -> None:
+    from .pipeline import run
+
+    cfg = _run_config(args)
+    run_dir, results = run(cfg, args.run_dir, resume=args.resume, overwrite=args.overwrite, stages=stages,
+                           init_from=getattr(args, "init_from", None))
+    for result in results:
+        s = result.summary
+        if result.name == "pretrain":
+            print(f"pretrain: val loss {s['initial_val_loss']:.3f} -> {s['final_val_loss']:.3f} "
+                  f"(ln vocab {s['ln_vocab']:.2f}), {s['steps']} steps, {s['tokens_per_s']:,.0f} tokens/s, "
+                  f"{s['seconds']:.1f} s")
+            if "forgetting" in s:
+                f = s["forgetting"]
+                print(f"forgetting: loss on {f['old_corpus']} {f['before']:.3f} -> {f['after']:.3f}")
+        else:
+            print(f"{result.name}: " + ", ".join(f"{k} {v}" for k, v in s.items() if not isinstance(v, dict)))
+    print(f"report: {run_dir / 'report.md'}")
+
+
+def cmd_pretrain(args) -> None:
+    cmd_run(args, stages=["pretrain"])
+
+
+def cmd_generate(args) -> None:
+    import torch
+
+    from .devices import get_device
+    from .pipeline import load_for_generation
+    from .tokenizers import encode_text
+    from llmkit_solutions.gpt import generate
+
+    device = get_device(args.device, "fp32")
+    model, tokenizer = load_for_generation(args.checkpoint, device)
+    ids = torch.tensor([encode_text(tokenizer, args.prompt)], device=device.torch_device)
+    if ids.shape[1] == 0:
+        from .errors import LLMKitError
+
+        raise LLMKitError("The prompt is empty; give some text with --prompt.")
+    torch.manual_seed(args.seed)
+    out = generate(model, ids, args.max_new_tokens, model.pos_emb.num_embeddings, temperature=args.temperature,
+                   top_k=args.top_k or None, use_cache=True)
+    print(tokenizer.decode(out[0].tolist()))
+
+
+def cmd_bench_train(args) -> None:
+    from .bench import bench_train, print_train_table
+
+    rows = bench_train(args.config, args.attention.split(","), args.precision.split(","), args.steps,
+                       args.batch_size, args.threads)
+    print_train_table(rows, args)
+
+
+def _add_run_arguments(p) -> None:
+    p.add_argument("--config", help="a run.toml file")
+    p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
+                   help="override one config value, e.g. --set train.epochs=3 (repeatable)")
+    p.add_argument("--run-dir", type=__import__("pathlib").Path, help="output folder (default runs/run-DATE-TIME)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --run-dir")
+    for flag in ("corpus", "tokenizer", "sampler", "model", "attention", "device", "precision"):
+        p.add_argument(f"--{flag}", help=f"shortcut for the {flag} setting (see llmkit plugins)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--max-steps", dest="max_steps", type=int)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llmkit", description="Build a GPT from scratch, one plugin at a time.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -42,6 +127,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plugins", help="list registered components: family, name, provider, description")
     p.add_argument("--family", help="only this family (tokenizers, samplers, attention, models, ...)")
     p.set_defaults(func=cmd_plugins)
+
+    p = sub.add_parser("run", help="the main job: pretrain (then fine-tune) and write a run folder with a report")
+    _add_run_arguments(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("pretrain", help="pretraining only; --from CHECKPOINT continues on a new corpus")
+    _add_run_arguments(p)
+    p.add_argument("--from", dest="init_from", help="start from this checkpoint (continual pretraining)")
+    p.set_defaults(func=cmd_pretrain)
+
+    p = sub.add_parser("generate", help="generate text from a run's checkpoint")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--prompt", required=True)
+    p.add_argument("--max-new-tokens", type=int, default=60)
+    p.add_argument("--temperature", type=float, default=0.8)
+    p.add_argument("--top-k", type=int, default=40)
+    p.add_argument("--seed", type=int, default=123)
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_generate)
 
     bench = sub.add_parser("bench", help="print speed figures")
     bench_sub = bench.add_subparsers(dest="bench_command", required=True)
@@ -52,6 +156,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--attention", default=None, help="attention plugin name (default: the reference MHA)")
     g.add_argument("--threads", type=int, default=None)
     g.set_defaults(func=cmd_bench_generate)
+    t = bench_sub.add_parser("train", help="training tokens/s per attention plugin and precision")
+    t.add_argument("--config", choices=["124M", "small", "run"], default="run",
+                   help="model size: the 124M GPT, a small one, or llmkit run's default")
+    t.add_argument("--attention", default="mha,sdpa,gqa,sliding-window")
+    t.add_argument("--precision", default="fp32,bf16")
+    t.add_argument("--steps", type=int, default=8)
+    t.add_argument("--batch-size", type=int, default=8)
+    t.add_argument("--threads", type=int, default=None)
+    t.set_defaults(func=cmd_bench_train)
     return parser
 
 

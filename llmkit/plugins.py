@@ -25,6 +25,8 @@ ALLOW_LIST_ENV = "LLMKIT_LOAD_PLUGINS"
 # The reference solutions and the kit's devices are plugins like any other, loaded always.
 DEFAULT_PLUGINS = {
     "llmkit.reference": "llmkit_solutions.plugin",
+    "llmkit.finetune": "llmkit.finetune",
+    "llmkit.devices": "llmkit.devices",
 }
 
 pm = pluggy.PluginManager("llmkit")

@@ -34,8 +34,7 @@ FOLDER_HINT = (
     "expected a Hugging Face GPT-2 folder with config.json and model.safetensors, "
     "or OpenAI's folder with hparams.json and model.ckpt.*"
 )
-HF_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
-                   "pytorch_model.bin.index.json")
+HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
 # --------------------------------------------------------------------------- the book's params dict
@@ -153,7 +152,8 @@ def _import_tensorflow():
     except ImportError:
         raise LLMKitError(
             "Reading OpenAI's TF checkpoint needs TensorFlow: pip install 'llmkit[tf]' — or convert it once "
-            "to safetensors where TensorFlow is installed: save_gpt(*load_pretrained_gpt(folder), 'gpt2.safetensors')."
+            "to safetensors where TensorFlow is installed: "
+            "save_gpt(*load_pretrained_gpt(folder), 'gpt2.safetensors')."
         ) from None
 
 
@@ -162,7 +162,7 @@ def openai_hparams_to_cfg(settings):
     keys = ("n_vocab", "n_ctx", "n_embd", "n_head", "n_layer")
     missing = [k for k in keys if k not in settings]
     if missing:
-        raise LLMKitError(f"hparams.json has no {', '.join(missing)}; use the hparams.json that came with the checkpoint.")
+        raise LLMKitError(f"hparams.json has no {', '.join(missing)}; use the one that came with the checkpoint.")
     return {"vocab_size": settings["n_vocab"], "context_length": settings["n_ctx"], "emb_dim": settings["n_embd"],
             "n_heads": settings["n_head"], "n_layers": settings["n_layer"], "drop_rate": 0.0, "qkv_bias": True}
 
@@ -202,10 +202,12 @@ def load_gpt2_params_from_tf_ckpt(ckpt_path, settings):
         if array.ndim == 3 and array.shape[0] == 1:  # Conv1D weights are (1, in, out)
             array = array[0]
         node = params
-        if layer is not None:
-            if int(layer) >= n_layer:
-                raise LLMKitError(f"{name} is past n_layer={n_layer}; use the hparams.json that came with the checkpoint.")
+        if layer is None:  # model/wte, model/wpe; the final norm model/ln_f/g -> params["g"]
+            rest = rest.removeprefix("ln_f/")
+        elif int(layer) < n_layer:
             node = params["blocks"][int(layer)]
+        else:
+            raise LLMKitError(f"{name} is past n_layer={n_layer}; use the hparams.json of this checkpoint.")
         *path, leaf = rest.split("/")  # "attn/c_attn/w" -> node["attn"]["c_attn"]["w"]
         for key in path:
             node = node.setdefault(key, {})
@@ -231,15 +233,15 @@ _HF_TOP = {"wte.weight": "wte", "wpe.weight": "wpe", "ln_f.weight": "g", "ln_f.b
 def hf_config_to_cfg(config):
     """Hugging Face GPT-2 config.json (a dict) -> the book's cfg dict."""
     if config.get("model_type", "gpt2") != "gpt2":
-        raise LLMKitError(f"config.json is for model_type {config['model_type']!r}; llmkit loads GPT-2 checkpoints only.")
+        raise LLMKitError(f"config.json is for model_type {config['model_type']!r}; llmkit loads GPT-2 only.")
     try:
         cfg = {"vocab_size": config["vocab_size"], "context_length": config.get("n_positions", config.get("n_ctx")),
                "emb_dim": config["n_embd"], "n_heads": config["n_head"], "n_layers": config["n_layer"],
                "drop_rate": float(config.get("resid_pdrop", 0.0)), "qkv_bias": True}
     except KeyError as err:
-        raise LLMKitError(f"config.json has no {err.args[0]!r}; use the config.json that came with the weights.") from None
+        raise LLMKitError(f"config.json has no {err.args[0]!r}; use the one that came with the weights.") from None
     if config.get("n_inner") not in (None, 4 * cfg["emb_dim"]):
-        raise LLMKitError(f"config.json has n_inner={config['n_inner']}, but GPTModel's FeedForward is 4*emb_dim wide.")
+        raise LLMKitError(f"config.json has n_inner={config['n_inner']}, but GPTModel's FeedForward is 4*emb_dim.")
     return cfg
 
 
@@ -259,7 +261,8 @@ def hf_state_dict_to_params(state_dict):
         elif not _HF_BUFFER.fullmatch(key):
             match = _HF_BLOCK.fullmatch(key)
             if match is None:
-                raise LLMKitError(f"unexpected tensor {key!r} in a GPT-2 checkpoint; load a GPT2LMHeadModel or GPT2Model checkpoint.")
+                raise LLMKitError(f"unexpected tensor {key!r} in a GPT-2 checkpoint; "
+                                  "load a GPT2LMHeadModel or GPT2Model checkpoint.")
             layer, module, kind = match.groups()
             node = blocks.setdefault(int(layer), {})
             for part in module.split("."):  # "attn.c_attn" -> node["attn"]["c_attn"]
@@ -269,30 +272,30 @@ def hf_state_dict_to_params(state_dict):
     return params, head
 
 
+def _unreadable(path, err):
+    reason = _one_line(err)
+    return LLMKitError(f"{path} could not be read ({reason}); it is truncated or corrupt: download it again.")
+
+
 def _read_tensors(path):
-    """One weights file -> (state dict, cfg saved beside the tensors or None)."""
+    """One weights file -> (state dict, the cfg saved with it or None)."""
     if not path.is_file():
         raise LLMKitError(f"{path} is missing; {FOLDER_HINT}.")
-    if path.suffix == ".json":  # a sharded checkpoint's index
-        shards = sorted(set(_read_json(path).get("weight_map", {}).values()))
-        state_dict = {}
-        for shard in shards:
-            state_dict.update(_read_tensors(path.parent / shard)[0])
-        return state_dict, None
     if path.suffix == ".safetensors":
         from safetensors import safe_open
         from safetensors.torch import load_file
+
         try:
             state_dict = load_file(str(path))
             with safe_open(str(path), framework="pt") as f:
-                saved = (f.metadata() or {}).get("llmkit_cfg")
+                saved = (f.metadata() or {}).get("llmkit_cfg")  # written by save_gpt
         except Exception as err:  # SafetensorError, OSError: truncated, corrupt or not safetensors
-            raise LLMKitError(f"{path} could not be read ({_one_line(err)}); it is truncated or corrupt: download it again.") from None
+            raise _unreadable(path, err) from None
         return state_dict, json.loads(saved) if saved else None
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # zip/pickle errors on a truncated file, refused objects with weights_only
-        raise LLMKitError(f"{path} could not be read ({_one_line(err)}); it is truncated or corrupt: download it again.") from None
+    except Exception as err:  # zip/pickle errors on a truncated file, objects weights_only refuses
+        raise _unreadable(path, err) from None
     if isinstance(obj, dict) and isinstance(obj.get("model_state_dict"), dict):  # the book's checkpoint dict
         return obj["model_state_dict"], obj.get("cfg")
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
@@ -301,23 +304,26 @@ def _read_tensors(path):
 
 
 def _read_weights(path):
-    """A folder (its first HF weights file) or a file -> (state dict, saved cfg or None)."""
+    """A folder (model.safetensors, else pytorch_model.bin) or a file -> (state dict, saved cfg or None)."""
     if path.is_dir():
         found = [path / n for n in HF_WEIGHT_FILES if (path / n).is_file()]
         if not found:
-            raise LLMKitError(f"{path / 'model.safetensors'} is missing; {FOLDER_HINT}.")
-        return _read_tensors(found[0])
+            raise LLMKitError(f"{path / HF_WEIGHT_FILES[0]} is missing; {FOLDER_HINT}.")
+        path = found[0]
     return _read_tensors(path)
 
 
-def load_hf_gpt2(gpt, path):
-    """Load a Hugging Face GPT-2 checkpoint (folder or .safetensors/.bin file) into ``gpt`` in place."""
-    state_dict, _ = _read_weights(Path(path))
+def _load_hf_state_dict(gpt, state_dict):
     params, head = hf_state_dict_to_params(state_dict)
     load_weights_into_gpt(gpt, params)  # ties out_head to wte ...
     if head is not None:  # ... unless the file has its own head
         _copy_into(gpt.out_head.weight, head, "out_head.weight")
     return gpt
+
+
+def load_hf_gpt2(gpt, path):
+    """Load a Hugging Face GPT-2 checkpoint (folder, .safetensors or .bin file) into ``gpt`` in place."""
+    return _load_hf_state_dict(gpt, _read_weights(Path(path))[0])
 
 
 # --------------------------------------------------------------------------- our own state dicts
@@ -334,12 +340,13 @@ def _first(keys, n=3):
 def _load_own(gpt, state_dict, source):
     state_dict = _own_names(state_dict)
     if _is_hf(state_dict):
-        raise LLMKitError(f"{source} is a Hugging Face GPT-2 checkpoint; load it with load_hf_gpt2(gpt, path) or load_pretrained_gpt(path).")
+        raise LLMKitError(f"{source} is a Hugging Face GPT-2 checkpoint; "
+                          "load it with load_hf_gpt2(gpt, path) or load_pretrained_gpt(path).")
     model = gpt.state_dict(keep_vars=True)  # the live parameters and buffers
     missing = [k for k in model if k not in state_dict and not k.endswith(".mask")]
     unexpected = [k for k in state_dict if k not in model and not k.endswith(".mask")]
     if missing or unexpected:
-        found = ([f"missing {_first(missing)}"] if missing else []) + ([f"unexpected {_first(unexpected)}"] if unexpected else [])
+        found = [f"{what} {_first(keys)}" for what, keys in (("missing", missing), ("unexpected", unexpected)) if keys]
         raise LLMKitError(
             f"{source} does not fit this GPTModel ({'; '.join(found)}); it was probably saved from a model with "
             "another config (n_layers, qkv_bias or attention): build GPTModel with that config."
@@ -352,12 +359,11 @@ def _load_own(gpt, state_dict, source):
 
 def load_state_dict_file(gpt, path):
     """Load a state dict of our own ``GPTModel`` (.pt/.pth, or .safetensors with our names) into ``gpt``."""
-    state_dict, _ = _read_tensors(Path(path))
-    return _load_own(gpt, state_dict, path)
+    return _load_own(gpt, _read_tensors(Path(path))[0], path)
 
 
 def save_gpt(model, cfg, path):
-    """Save ``model`` with its cfg (.safetensors: in the metadata; else the book's checkpoint dict)."""
+    """Save ``model`` with its cfg: in the metadata of a .safetensors, else as the book's checkpoint dict."""
     path, seen, state = Path(path), set(), {}
     for key, tensor in model.state_dict().items():
         tensor = tensor.detach().cpu()
@@ -365,71 +371,55 @@ def save_gpt(model, cfg, path):
         seen.add(tensor.data_ptr())
     if path.suffix == ".safetensors":
         from safetensors.torch import save_file
+
         save_file(state, str(path), metadata={"llmkit_cfg": json.dumps(dict(cfg))})
     else:
         torch.save({"model_state_dict": state, "cfg": dict(cfg)}, path)
     return path
 
 
+def _own_cfg_from_shapes(state_dict, n_heads, source):
+    """Our state dict without a saved cfg: the shapes give everything but n_heads."""
+    if n_heads is None:
+        raise LLMKitError(f"n_heads cannot be read off the weights in {source}; "
+                          "pass cfg_overrides={'n_heads': 12} or save with save_gpt(model, cfg, path).")
+    vocab, emb = state_dict["tok_emb.weight"].shape  # (vocab, E)
+    n_layers = 1 + max(int(k.split(".")[1]) for k in state_dict if k.startswith("trf_blocks."))
+    return {"vocab_size": vocab, "context_length": state_dict["pos_emb.weight"].shape[0], "emb_dim": emb,
+            "n_heads": n_heads, "n_layers": n_layers, "drop_rate": 0.0,
+            "qkv_bias": "trf_blocks.0.att.W_query.bias" in state_dict}
+
+
 # --------------------------------------------------------------------------- one entry point
 
-def _cfg_from_shapes(state_dict, config, overrides, source):
-    """Read the cfg off the tensors; n_heads comes from cfg_overrides or a config.json beside the file."""
-    if _is_hf(state_dict):
-        params, _ = hf_state_dict_to_params(state_dict)
-        vocab, emb = params["wte"].shape
-        ctx, n_layers = params["wpe"].shape[0], len(params["blocks"])
-        qkv_bias = True
-    else:
-        vocab, emb = state_dict["tok_emb.weight"].shape
-        ctx = state_dict["pos_emb.weight"].shape[0]
-        n_layers = 1 + max(int(k.split(".")[1]) for k in state_dict if k.startswith("trf_blocks."))
-        qkv_bias = "trf_blocks.0.att.W_query.bias" in state_dict
-    n_heads = overrides.get("n_heads", (config or {}).get("n_heads", (config or {}).get("n_head")))
-    if n_heads is None:
-        raise LLMKitError(f"n_heads cannot be read off the weights in {source}; put config.json beside it or pass cfg_overrides={{'n_heads': 12}}.")
-    return {"vocab_size": vocab, "context_length": ctx, "emb_dim": emb, "n_heads": n_heads,
-            "n_layers": n_layers, "drop_rate": 0.0, "qkv_bias": qkv_bias}
-
-
 def load_pretrained_gpt(path, cfg_overrides=None):
-    """Detect the checkpoint's layout, build the matching ``GPTModel`` and load it -> (model in eval mode, cfg)."""
+    """Detect the checkpoint's layout, build the matching ``GPTModel``, load it -> (model in eval mode, cfg).
+
+    A folder with hparams.json is OpenAI's TF checkpoint; a folder (or file) with Hugging Face names
+    needs config.json beside the weights; a file with our own names carries its cfg (``save_gpt``)
+    or takes n_heads from ``cfg_overrides``. ``cfg_overrides`` is applied last (e.g. drop_rate).
+    """
     path, overrides = Path(path), dict(cfg_overrides or {})
     if not path.exists():
         raise LLMKitError(f"{path} does not exist; {FOLDER_HINT}, or a .safetensors/.pt file.")
     if path.is_dir() and (path / "hparams.json").is_file():  # OpenAI's TF checkpoint
         settings, params = load_openai_gpt2(path)
         cfg = {**openai_hparams_to_cfg(settings), **overrides}
-        model = GPTModel(cfg)
-        load_weights_into_gpt(model, params)
-        return model.eval(), cfg
+        return load_weights_into_gpt(GPTModel(cfg), params).eval(), cfg
 
     config_path = (path if path.is_dir() else path.parent) / "config.json"
     if path.is_dir() and not config_path.is_file():
         raise LLMKitError(f"{config_path} is missing; {FOLDER_HINT}.")
-    config = _read_json(config_path) if config_path.is_file() else None
     state_dict, saved_cfg = _read_weights(path)
     state_dict = _own_names(state_dict)
 
     if _is_hf(state_dict):
-        params, head = hf_state_dict_to_params(state_dict)
-        if config is not None and "n_head" in config:
-            base = hf_config_to_cfg(config)
-        else:
-            base = _cfg_from_shapes(state_dict, config, overrides, path)
-        cfg = {**base, **overrides}
-        model = GPTModel(cfg)
-        load_weights_into_gpt(model, params)
-        if head is not None:
-            _copy_into(model.out_head.weight, head, "out_head.weight")
-        return model.eval(), cfg
-
+        cfg = {**hf_config_to_cfg(_read_json(config_path)), **overrides}
+        return _load_hf_state_dict(GPTModel(cfg), state_dict).eval(), cfg
     if "tok_emb.weight" not in state_dict:
-        raise LLMKitError(f"{path} holds neither GPT-2 nor GPTModel weights (first keys: {_first(list(state_dict))}); {FOLDER_HINT}.")
-    if saved_cfg is None and config is not None and "n_heads" in config:  # our own cfg saved as JSON
-        saved_cfg = config
-    base = saved_cfg if saved_cfg is not None else _cfg_from_shapes(state_dict, config, overrides, path)
-    cfg = {**base, **overrides}
-    model = GPTModel(cfg)
-    _load_own(model, state_dict, path)
-    return model.eval(), cfg
+        first = _first(list(state_dict))
+        raise LLMKitError(f"{path} holds neither GPT-2 nor GPTModel weights (first keys: {first}); {FOLDER_HINT}.")
+    if saved_cfg is None:
+        saved_cfg = _own_cfg_from_shapes(state_dict, overrides.get("n_heads"), path)
+    cfg = {**saved_cfg, **overrides}
+    return _load_own(GPTModel(cfg), state_dict, path).eval(), cfg

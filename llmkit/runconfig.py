@@ -1,0 +1,178 @@
+"""The run configuration: dataclasses read from TOML and overridden with ``--set section.key=value``.
+
+Every component is named here (tokenizer, sampler, model, attention, device), so a whole run is
+described by one file; ``llmkit run`` writes the config it used into the run folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import LLMKitError
+from .registry import closest
+from .training import TrainConfig
+
+
+@dataclass
+class DataConfig:
+    corpus: str = "builtin"  # builtin | builtin-shift | a .txt file, folder or glob
+    val_fraction: float = 0.1
+    split_seed: int = 123
+
+
+@dataclass
+class TokenizerConfig:
+    name: str = "bpe"
+    vocab_size: int = 1024  # for tokenizers that learn their vocabulary
+
+
+@dataclass
+class SamplerConfig:
+    name: str = "random-block"
+    batch_size: int = 16
+    max_length: int = 0  # 0: the model's context_length
+    stride: int = 0  # sliding-window only; 0: max_length (no overlap)
+    batches_per_epoch: int = 0  # random-block only; 0: about one pass over the tokens
+
+
+@dataclass
+class ModelConfig:
+    name: str = "gpt"
+    context_length: int = 128
+    emb_dim: int = 192
+    n_heads: int = 6
+    n_layers: int = 4
+    drop_rate: float = 0.1
+    qkv_bias: bool = False
+    attention: str = "mha"
+    attention_options: dict = field(default_factory=dict)
+
+
+@dataclass
+class DeviceConfig:
+    name: str = "auto"
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16
+
+
+@dataclass
+class RunSettings:
+    seed: int = 123
+    threads: int = 0  # 0: torch's default
+    stages: list = field(default_factory=lambda: ["pretrain"])
+
+
+@dataclass
+class RunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=6, eval_every=25))
+    device: DeviceConfig = field(default_factory=DeviceConfig)
+    run: RunSettings = field(default_factory=RunSettings)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _sections() -> dict[str, type]:
+    return {f.name: typing.get_type_hints(RunConfig)[f.name] for f in dataclasses.fields(RunConfig)}
+
+
+def _coerce(where: str, value: Any, kind: Any) -> Any:
+    """Check ``value`` against a field type, accepting ints for floats; one-line error otherwise."""
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    origin = typing.get_origin(kind) or kind
+    ok = isinstance(value, origin) and not (origin is int and isinstance(value, bool))
+    if not ok:
+        expected = getattr(origin, "__name__", str(origin))
+        raise LLMKitError(f"{where} must be {expected}, got {value!r} ({type(value).__name__}).")
+    return value
+
+
+def _apply(config: RunConfig, section: str, key: str, value: Any, where: str) -> None:
+    sections = _sections()
+    if section not in sections:
+        hint = closest(section, list(sections))
+        raise LLMKitError(f"Unknown config section '{section}' in {where}."
+                          + (f" Did you mean '{hint}'?" if hint else "")
+                          + f" Sections: {', '.join(sections)}.")
+    cls = sections[section]
+    hints = typing.get_type_hints(cls)
+    if key not in hints:
+        hint = closest(key, list(hints))
+        raise LLMKitError(f"Unknown key '{section}.{key}' in {where}."
+                          + (f" Did you mean '{section}.{hint}'?" if hint else "")
+                          + f" Keys: {', '.join(hints)}.")
+    setattr(getattr(config, section), key, _coerce(f"{section}.{key}", value, hints[key]))
+
+
+def parse_value(text: str) -> Any:
+    """A TOML literal (3, 0.1, true, "x", [..], {..}); anything else is a plain string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def load_run_config(path: str | Path | None = None, overrides: list[str] = ()) -> RunConfig:
+    config = RunConfig()
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise LLMKitError(f"No config file at {path}; write a TOML file, e.g. [train] epochs = 3.")
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise LLMKitError(f"{path} is not valid TOML ({exc}).") from None
+        for section, table in data.items():
+            if not isinstance(table, dict):
+                raise LLMKitError(f"{path}: '{section}' must be a [section] table, e.g. [train] epochs = 3.")
+            for key, value in table.items():
+                _apply(config, section, key, value, str(path))
+    for item in overrides:
+        if "=" not in item or "." not in item.split("=", 1)[0]:
+            raise LLMKitError(f"--set takes section.key=value, e.g. --set train.epochs=3; got '{item}'.")
+        dotted, raw = item.split("=", 1)
+        section, key = dotted.strip().split(".", 1)
+        _apply(config, section, key, parse_value(raw.strip()), f"--set {item}")
+    return config
+
+
+def to_toml(config: RunConfig) -> str:
+    """Serialise a RunConfig as TOML (flat sections; inline tables for dict values)."""
+
+    def literal(value: Any) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, (int, float)):
+            return repr(value)
+        if isinstance(value, str):
+            return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+        if isinstance(value, list):
+            return "[" + ", ".join(literal(v) for v in value) + "]"
+        if isinstance(value, dict):
+            return "{" + ", ".join(f"{k} = {literal(v)}" for k, v in value.items()) + "}"
+        raise TypeError(type(value))
+
+    lines = []
+    for section, table in config.to_dict().items():
+        lines.append(f"[{section}]")
+        lines.extend(f"{key} = {literal(value)}" for key, value in table.items())
+        lines.append("")
+    return "\n".join(lines)
+
+
+def run_config_from_dict(data: dict, where: str = "a checkpoint") -> RunConfig:
+    """Rebuild a RunConfig from ``RunConfig.to_dict()`` output (as stored in checkpoints)."""
+    config = RunConfig()
+    for section, table in data.items():
+        for key, value in table.items():
+            _apply(config, section, key, value, where)
+    return config
