@@ -57,7 +57,9 @@ class FinetuneStrategy:
         unknown = sorted(set(options) - set(self.options))
         if unknown:
             accepted = ", ".join(f"{k}={v!r}" for k, v in self.options.items()) or "none"
-            raise LLMKitError(f"finetune strategy '{self.name}' has no option {', '.join(unknown)}; its options are: {accepted}.")
+            raise LLMKitError(
+                f"finetune strategy '{self.name}' has no option {', '.join(unknown)}; its options are: {accepted}."
+            )
         self.config = {**self.options, **options}
         self.added = []
         self.check_options()
@@ -70,7 +72,9 @@ class FinetuneStrategy:
 
     def prepare(self, model, task="lm", num_classes=2):
         if task not in self.tasks:
-            raise LLMKitError(f"finetune strategy '{self.name}' cannot do task {task!r}; its tasks are: {', '.join(self.tasks)}.")
+            raise LLMKitError(
+                f"finetune strategy '{self.name}' cannot do task {task!r}; its tasks are: {', '.join(self.tasks)}."
+            )
         if task == "classification" and (not isinstance(num_classes, int) or num_classes < 2):
             raise LLMKitError(f"num_classes must be an integer >= 2, got {num_classes!r}.")
         self.added = []
@@ -79,11 +83,16 @@ class FinetuneStrategy:
     def _prepare(self, model, task, num_classes):
         raise NotImplementedError
 
-    def replace_head(self, model, num_classes):
-        """A fresh ``Linear(emb_dim, num_classes)`` as ``out_head`` (the book's classification head)."""
+    def check_head(self, model):
+        """The width a classification head needs; fails when there is no head to replace."""
         emb_dim = _emb_dim(model)
         if emb_dim is None or not hasattr(model, "out_head"):
             self.fail(model, "an nn.Linear out_head (and emb_dim) to replace with a classification head")
+        return emb_dim
+
+    def replace_head(self, model, num_classes):
+        """A fresh ``Linear(emb_dim, num_classes)`` as ``out_head`` (the book's classification head)."""
+        emb_dim = self.check_head(model)
         model.out_head = _place_like(nn.Linear(emb_dim, num_classes), model)
         self.added.append("out_head")
         return model
@@ -114,10 +123,14 @@ class LoRAFinetune(FinetuneStrategy):
     def check_options(self):
         check_rank_alpha(self.config["rank"], self.config["alpha"])
         if self.config["target"] not in LORA_TARGETS:
-            raise LLMKitError(f"Unknown LoRA target {self.config['target']!r}; choose one of: {', '.join(LORA_TARGETS)}.")
+            raise LLMKitError(
+                f"Unknown LoRA target {self.config['target']!r}; choose one of: {', '.join(LORA_TARGETS)}."
+            )
 
     def _prepare(self, model, task, num_classes):
         target = self.config["target"]
+        if task == "classification":
+            self.check_head(model)  # check everything before changing anything
         if not lora_target_paths(model, target):
             what = "attention layers named W_query/W_key/W_value/out_proj" if target != "all" else "any nn.Linear"
             self.fail(model, f"{what} for target {target!r}")

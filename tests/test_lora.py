@@ -23,6 +23,15 @@ from llmkit_solutions.lora import (
 TINY = dict(vocab_size=50, context_length=16, emb_dim=16, n_heads=2, n_layers=2, drop_rate=0.0, qkv_bias=True)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models run fastest on one thread; on a busy machine extra threads only wait on each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def tiny_model(seed=0):
     torch.manual_seed(seed)
     return GPTModel(TINY).eval()
@@ -137,7 +146,8 @@ def test_lora_matches_base_then_learns_and_merges_back():
 
 def test_targets_select_the_named_layers():
     attention = lora_target_paths(tiny_model(), "attention")
-    assert attention == [f"trf_blocks.{i}.att.{n}" for i in range(2) for n in ("W_query", "W_key", "W_value", "out_proj")]
+    names = ("W_query", "W_key", "W_value", "out_proj")
+    assert attention == [f"trf_blocks.{i}.att.{n}" for i in range(2) for n in names]
     mlp = set(lora_target_paths(tiny_model(), "attention+mlp")) - set(attention)
     assert mlp == {f"trf_blocks.{i}.ff.layers.{j}" for i in range(2) for j in (0, 2)}
     assert set(lora_target_paths(tiny_model(), "all")) == set(attention) | mlp | {"out_head"}

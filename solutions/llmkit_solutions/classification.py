@@ -83,7 +83,9 @@ def load_sms_spam_collection(path=None):
     """
     path = Path(path) if path is not None else shipped_messages_path()
     if not path.exists():
-        raise LLMKitError(f"{path} does not exist; pass the path of SMSSpamCollection, its zip, or a label\\ttext .tsv.")
+        raise LLMKitError(
+            f"{path} does not exist; pass the path of SMSSpamCollection, its zip, or a label\\ttext .tsv."
+        )
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
             member = next((n for n in archive.namelist() if Path(n).name == UCI_MEMBER), None)
@@ -135,7 +137,9 @@ def create_balanced_dataset(rows, seed=123):
     ham = [row for row in rows if _label_id(row[0], "create_balanced_dataset") == 0]
     spam = [row for row in rows if _label_id(row[0], "create_balanced_dataset") == 1]
     if len(ham) < len(spam):
-        raise LLMKitError(f"only {len(ham)} ham rows for {len(spam)} spam rows; undersampling needs more ham than spam.")
+        raise LLMKitError(
+            f"only {len(ham)} ham rows for {len(spam)} spam rows; undersampling needs at least as many ham as spam."
+        )
     picked = np.random.RandomState(seed).choice(len(ham), size=len(spam), replace=False)
     return [ham[i] for i in picked] + spam
 
@@ -143,7 +147,9 @@ def create_balanced_dataset(rows, seed=123):
 def random_split(data, train_frac=0.7, validation_frac=0.1, seed=123):
     """Shuffle (seeded) and cut into train, validation, test: the book's 70/10/20."""
     if train_frac < 0 or validation_frac < 0 or train_frac + validation_frac > 1:
-        raise LLMKitError(f"train_frac={train_frac} and validation_frac={validation_frac} must be >= 0 and sum to <= 1.")
+        raise LLMKitError(
+            f"train_frac={train_frac} and validation_frac={validation_frac} must be >= 0 and sum to <= 1."
+        )
     order = np.random.RandomState(seed).choice(len(data), size=len(data), replace=False)
     shuffled = [data[i] for i in order]
     train_end = int(len(shuffled) * train_frac)

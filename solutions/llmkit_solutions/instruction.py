@@ -58,7 +58,9 @@ def load_instruction_json(path=None):
     except FileNotFoundError:
         raise LLMKitError(f"{path} does not exist; pass the path of a JSON list of instruction entries.") from None
     except json.JSONDecodeError as exc:
-        raise LLMKitError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); fix the file.") from None
+        raise LLMKitError(
+            f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); fix the file."
+        ) from None
     if not isinstance(data, list):
         raise LLMKitError(f"{path} holds a {type(data).__name__}, not a list; the file must be a JSON list of entries.")
     for i, entry in enumerate(data):
@@ -132,7 +134,8 @@ def custom_collate_fn(batch, pad_token_id=50256, ignore_index=-100, allowed_max_
 
     Every item gets one ``pad_token_id`` (= ``<|endoftext|>``) appended and is padded to the longest
     length + 1; inputs drop the last id, targets the first. In the targets the appended end token
-    stays (the model must learn to stop) and every later pad becomes ``ignore_index``. With
+    stays (the model must learn to stop) and every later pad becomes ``ignore_index`` (chosen by
+    position, so a ``pad_token_id`` inside a text is still learned). With
     ``mask_prompt=True`` items are ``(prompt_length, ids)`` and targets that predict prompt tokens
     become ``ignore_index`` as well. ``allowed_max_length`` cuts both tensors afterwards.
     """
@@ -180,7 +183,9 @@ def generate_responses(model, tokenizer, entries, device, max_new_tokens=256, co
     """Greedy response text for each entry (the prompt and the ``### Response:`` header removed)."""
     context_size = context_size or _context_length(model)
     if context_size is None:
-        raise LLMKitError(f"{type(model).__name__} has no pos_emb to read its context length from; pass context_size=...")
+        raise LLMKitError(
+            f"{type(model).__name__} has no pos_emb to read its context length from; pass context_size=..."
+        )
     was_training = model.training
     model.eval()
     responses = []

@@ -30,7 +30,9 @@ def check_rank_alpha(rank, alpha):
     if isinstance(rank, bool) or not isinstance(rank, int) or rank <= 0:
         raise LLMKitError(f"LoRA rank must be a positive integer, got {rank!r}; pass e.g. rank=16.")
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha > 0:
-        raise LLMKitError(f"LoRA alpha must be a positive number, got {alpha!r}; pass e.g. alpha=16 (often alpha = rank).")
+        raise LLMKitError(
+            f"LoRA alpha must be a positive number, got {alpha!r}; pass e.g. alpha=16 (often alpha = rank)."
+        )
 
 
 class LoRALayer(nn.Module):

@@ -11,8 +11,9 @@ txt-speak (spam).  A fixed seed makes the output reproducible:
     python make_messages.py --check    # only verifies that the file is current
 
 The script also checks: no exact duplicates, no near-duplicates (word-set
-Jaccard >= 0.8), and that no 6-word sequence occurs in more than 3% of the
-messages of a class.  Phone numbers use the fictional 555 / 07700 900 ranges
+Jaccard >= 0.7 or character similarity >= 0.85, after expanding SMS
+abbreviations and masking digits), and that no 6-word sequence occurs in more
+than 3% of the messages of a class.  Phone numbers use the fictional 555 / 07700 900 ranges
 and every URL uses the reserved ``.example`` top-level domain.
 """
 
@@ -55,8 +56,9 @@ def expand(rng, text, slots):
 def tidy(text):
     text = re.sub(r"\s+", " ", text)
     text = re.sub(r" ([,.!?])", r"\1", text)
-    text = re.sub(r"([,.!?:;])\1+(?=[^!?.]|$)", lambda m: m.group(0) if m.group(1) in "!?." else m.group(1), text)
-    text = text.replace(",.", ".").replace(".,", ",").replace("?.", "?").replace("!.", "!")
+    text = re.sub(r",{2,}", ",", text)
+    for before, after in ((",.", "."), (".,", ","), ("?.", "?"), ("!.", "!")):
+        text = text.replace(before, after)
     return text.strip()
 
 
@@ -469,7 +471,7 @@ HAM_FRAMES = [
     "[sorry|soz|so sorry|argh|ugh] [running|gonna be|I'll be] {late_amt} late[. {latereason^}|, {latereason}|]",
     "{latereason^}. [be there|there|with u] in {late_amt}",
     "[Might|Will|Could] be [a bit|slightly|a tiny bit|quite] late[, {latereason}|]. [save me a seat|get me a {drink}|start without me|don't wait|order for me]",
-    "[Still|Only just] leaving[ now|]. {latereason^}[ again|]",
+    "[Only just|Just|Only now] leaving[ now|]. {latereason^}[ again|]",
     "[Tell|Let] {name} [I'm running late|I'll be late|I'm on my way][, {late_amt} tops|]",
     # plans
     "[are u|r u|you|u] free [tonight|{day}|{day} night|{day} afternoon]? [fancy|thinking|was thinking] {activity}",
@@ -827,6 +829,7 @@ SPAM_FRAMES = [
     "[You're|U r|You are] our [lucky|1000th|featured|chosen] [customer|visitor|winner] [today|this week]! [Tap|Click|Go to] {url} to [pick|choose|unlock] {prize}[. {stop}|]",
     "[WIN|Win|WIN WIN] {prize} [just|simply] [by answering|for answering] [1|one|a] [simple|easy] question. Txt [WIN|PLAY|GO] to {short}. {cost}",
     "{prize^} [could be yours|is up for grabs|has your name on it]! [Enter|Play|Join] [free|now|today] [at|via] {url}[. {stop}|]",
+    "[Important|URGENT] [info|message] for the [user|owner] of {mobile}: [your number|this number] [has been|was] [selected|flagged] for {prize}. [Details|Claim] at {url}",
     # delivery fees
     "[Your|Ur] parcel [could not be delivered|is being held|is on hold|was returned to our depot] [due to|because of] [an unpaid|a] [shipping|customs|handling|redelivery] fee of {fee}. [Pay|Settle it|Reschedule] [at|via|here:] {url}",
     "{courier}: we [tried|attempted] to deliver [your|a] [package|parcel|item] [today|on {weekday}|this morning] [but no one was home|but the address was incomplete]. [Book a new slot|Rearrange delivery|Confirm your address]: {url}",
@@ -837,7 +840,7 @@ SPAM_FRAMES = [
     "[Your|Ur] [account|online banking|card] has been [suspended|locked|restricted|frozen] [for your security|due to a security check|pending verification]. [Restore access|Unlock now|Reactivate] at {url}[ within 24h|]",
     "[A|New] payment of {money} to [a new payee|an unknown merchant|{fakename}] was [requested|attempted|set up] [at {clock}|today]. [If you did not make this,|Didn't authorise this?|Not you?] [call|ring] {freephone} [immediately|now|straight away]",
     "[Dear Customer|Dear customer|Hello], [your|the] [email|mailbox|cloud storage|account] [password expires|storage is full|needs re-validating] [today|in 24 hours|soon]. [Keep your account active|Avoid losing your data|To keep access] [at|here:|via] {url}",
-    "[Reminder|Notice|Alert]: your [payment details|billing details|card details] [could not be verified|are out of date|were declined]. [Update|Confirm] [now|today] [at|:] {url} [to avoid|or face] [a late fee|suspension|service interruption]",
+    "[Reminder|Notice|Alert]: your [payment details|billing details|card details] [could not be verified|are out of date|were declined]. [Update|Confirm] [now at|today at|now:|today:] {url} [to avoid|or face] [a late fee|suspension|service interruption]",
     "[Tax office|Revenue dept|Tax notice]: you are [owed|due|entitled to] a refund of {refund}. [Claim|Submit your claim|Apply] [online|now] at {url}[ before {deadline}|]",
     # loans and debt
     "[Need|Need some|Short of] [cash|money|extra cash] [fast|today|before payday]? [Borrow|Get] {loanamt} [with no credit checks|even with bad credit|paid out in 1 hour|in minutes]. [Reply|Txt] [LOAN|CASH|YES] [to {short}|now]",
