@@ -2,7 +2,7 @@
 
 TINY_SETTINGS = [
     "model.emb_dim=32", "model.n_heads=2", "model.n_layers=2", "model.context_length=32", "model.drop_rate=0.1",
-    "tokenizer.vocab_size=300", "sampler.batch_size=4", "sampler.batches_per_epoch=6",
+    "tokenizer.vocab_size=300", "sampler.batch_size=8", "sampler.batches_per_epoch=10", "train.lr=0.01",
     "train.epochs=2", "train.eval_every=4", "train.eval_batches=2", "train.checkpoint_every=4",
     "train.warmup_steps=3", "train.sample_tokens=8", "device.name=cpu", "run.threads=1",
 ]
