@@ -1,0 +1,216 @@
+"""Grading helpers for the course's hidden tests: compare a student's component with the reference.
+
+Principles:
+- Grade behaviour, not our implementation. Weights move from the student's module into the
+  reference by parameter name, else by splitting a fused QKV projection, else by shape order, so a
+  correct solution written differently earns full marks wherever the book's interface holds.
+- Name the likely mistake. When the outputs differ, the student's output is compared with
+  known-wrong variants (no 1/sqrt(d_k) scaling, a shifted mask, ...); the closest one names the fix.
+- Integrity: a graded object must be written in the notebook, not imported, re-exported, subclassed
+  or wrapped from the reference solutions; otherwise it earns no points.
+
+Each stage's checks live in a submodule (``llmkit.grading.attention`` ...) and are one call in a
+hidden test cell, e.g. ``check_multi_head_attention(MultiHeadAttention)``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+from typing import Any, Callable, Iterable
+
+import torch
+
+# Modules whose objects are exercise answers: a graded object may not come from or lean on them.
+REFERENCE_MODULES = ("llmkit_solutions", "llmkit_sdpa", "llmkit_gqa", "llmkit_sliding_window",
+                     "llmkit.finetune", "llmkit.training", "llmkit.evaluation")
+
+TOLERANCES = {torch.float32: (1e-5, 1e-4), torch.float64: (1e-9, 1e-7), torch.bfloat16: (1e-2, 1e-2),
+              torch.float16: (1e-3, 1e-3)}
+
+
+class GradingError(AssertionError):
+    """A failed check; the message says what differs and, when known, the likely mistake and its fix."""
+
+
+def _is_reference(obj: Any) -> str | None:
+    module = obj.__name__ if isinstance(obj, types.ModuleType) else getattr(obj, "__module__", None)
+    if isinstance(module, str):
+        for prefix in REFERENCE_MODULES:
+            if module == prefix or module.startswith(prefix + "."):
+                return module
+    return None
+
+
+def _code_objects(obj: Any) -> Iterable[tuple[types.CodeType, dict]]:
+    """Code objects of a function or of every function defined in a class body, with their globals."""
+    if inspect.isclass(obj):
+        for value in vars(obj).values():
+            func = getattr(value, "__func__", value)
+            if inspect.isfunction(func):
+                yield from _code_objects(func)
+    elif inspect.isfunction(obj):
+        stack = [obj.__code__]
+        while stack:
+            code = stack.pop()
+            yield code, obj.__globals__
+            stack.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
+
+
+def _referenced_reference(code: types.CodeType, globs: dict) -> str | None:
+    """The reference module a code object reaches through a global name or attribute chain, if any."""
+    for name in code.co_names:
+        value = globs.get(name)
+        if value is None or isinstance(value, (int, float, str, bool)):
+            continue
+        found = _is_reference(value)
+        if found:
+            return f"{name} (from {found})"
+        if isinstance(value, types.ModuleType):  # e.g. llmkit.training.train reached as an attribute
+            for attr in code.co_names:
+                found = _is_reference(getattr(value, attr, None))
+                if found:
+                    return f"{name}.{attr} (from {found})"
+    return None
+
+
+def assert_defined_in_notebook(obj: Any, name: str | None = None) -> None:
+    """Fail unless ``obj`` was written in the notebook itself."""
+    name = name or getattr(obj, "__name__", repr(obj))
+    found = _is_reference(obj)
+    if found:
+        raise GradingError(f"{name} is imported from {found}; write it yourself in this notebook to earn these points.")
+    if inspect.isclass(obj):
+        for base in obj.__mro__[1:]:
+            found = _is_reference(base)
+            if found:
+                raise GradingError(f"{name} subclasses {base.__name__} from {found}; write the class yourself, "
+                                   "deriving only from torch.nn.Module.")
+    elif not inspect.isfunction(obj):
+        raise GradingError(f"{name} should be a class or a function defined in this notebook, got {type(obj).__name__}.")
+    module = getattr(obj, "__module__", None)
+    if module != "__main__":
+        raise GradingError(f"{name} comes from the module {module}; define it in a notebook cell instead.")
+    for code, globs in _code_objects(obj):
+        leaned = _referenced_reference(code, globs)
+        if leaned:
+            raise GradingError(f"{name} calls the reference solution {leaned}; implement it yourself.")
+
+
+def tolerance(dtype: torch.dtype) -> tuple[float, float]:
+    return TOLERANCES.get(dtype, (1e-5, 1e-4))
+
+
+def close(a: torch.Tensor, b: torch.Tensor) -> bool:
+    if a.shape != b.shape:
+        return False
+    atol, rtol = tolerance(b.dtype)
+    return torch.allclose(a.to(b.dtype), b, atol=atol, rtol=rtol, equal_nan=True)
+
+
+def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
+    return (a.float() - b.float()).abs().max().item() if a.shape == b.shape else float("inf")
+
+
+# --------------------------------------------------------------------------- weights
+
+
+def _params(module: torch.nn.Module) -> list[tuple[str, torch.nn.Parameter]]:
+    return list(module.named_parameters())
+
+
+def _copy_by_name(source, target) -> bool:
+    src, dst = dict(_params(source)), dict(_params(target))
+    if set(src) != set(dst) or any(src[k].shape != dst[k].shape for k in dst):
+        return False
+    with torch.no_grad():
+        for k in dst:
+            dst[k].copy_(src[k])
+    return True
+
+
+def _copy_fused_qkv(source, target) -> bool:
+    """Split a fused (3*d_out, d_in) projection into the reference's W_query/W_key/W_value."""
+    dst = dict(_params(target))
+    if "W_query.weight" not in dst:
+        return False
+    d_out, d_in = dst["W_query.weight"].shape
+    fused_w = [(n, p) for n, p in _params(source) if p.shape == (3 * d_out, d_in)]
+    if len(fused_w) != 1:
+        return False
+    prefix = fused_w[0][0].rsplit(".", 1)[0]
+    src = dict(_params(source))
+    rest = {n: p for n, p in src.items() if not n.startswith(prefix + ".")}
+    mapping = {}
+    for i, part in enumerate(("W_query", "W_key", "W_value")):
+        mapping[f"{part}.weight"] = fused_w[0][1][i * d_out:(i + 1) * d_out]
+        if f"{prefix}.bias" in src:
+            mapping[f"{part}.bias"] = src[f"{prefix}.bias"][i * d_out:(i + 1) * d_out]
+    remaining_dst = [n for n in dst if n not in mapping]
+    remaining_src = list(rest.items())
+    if len(remaining_dst) != len(remaining_src):
+        return False
+    for n, (_, p) in zip(remaining_dst, remaining_src):
+        if dst[n].shape != p.shape:
+            return False
+        mapping[n] = p
+    if set(mapping) != set(dst) or any(mapping[k].shape != dst[k].shape for k in dst):
+        return False
+    with torch.no_grad():
+        for k, value in mapping.items():
+            dst[k].copy_(value)
+    return True
+
+
+def _copy_by_shape_order(source, target) -> bool:
+    src, dst = _params(source), _params(target)
+    if len(src) != len(dst) or any(a.shape != b.shape for (_, a), (_, b) in zip(src, dst)):
+        # Same parameters, possibly stored transposed (x @ W instead of nn.Linear): try that too.
+        return False
+    with torch.no_grad():
+        for (_, a), (_, b) in zip(src, dst):
+            b.copy_(a)
+    return True
+
+
+def transplant(source: torch.nn.Module, target: torch.nn.Module) -> str:
+    """Copy ``source``'s weights into ``target``; return the method that fitted, or raise GradingError."""
+    for method, copy in (("name", _copy_by_name), ("fused-qkv", _copy_fused_qkv), ("shape-order", _copy_by_shape_order)):
+        if copy(source, target):
+            return method
+    names = lambda m: ", ".join(f"{n}{tuple(p.shape)}" for n, p in _params(m))
+    raise GradingError(f"Could not match your parameters [{names(source)}] to the book's [{names(target)}]; "
+                       "keep the book's layer names (W_query, W_key, W_value, out_proj, ...).")
+
+
+# --------------------------------------------------------------------------- comparison
+
+
+def diagnose(student_out: torch.Tensor, variants: dict[str, tuple[torch.Tensor, str]]) -> str | None:
+    """The hint of the known-wrong variant whose output matches the student's, if one does."""
+    for output, hint in variants.values():
+        if close(student_out, output):
+            return hint
+    return None
+
+
+def fail_with_diagnosis(what: str, student_out, expected, variants=None) -> None:
+    hint = diagnose(student_out, variants or {})
+    if student_out.shape != expected.shape:
+        raise GradingError(f"{what} has shape {tuple(student_out.shape)}, expected {tuple(expected.shape)}.")
+    detail = f"{what} differs from the reference (largest difference {max_diff(student_out, expected):.3g})."
+    raise GradingError(f"{detail} Likely mistake: {hint}" if hint else detail)
+
+
+def seeded(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def call_checked(what: str, fn: Callable, *args, **kwargs):
+    """Call student code; an exception becomes a GradingError naming the call."""
+    try:
+        return fn(*args, **kwargs)
+    except GradingError:
+        raise
+    except Exception as exc:  # the student's code raised: report it as a failed check, not a crash
+        raise GradingError(f"{what} raised {type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,20 @@
+"""Run student code the way a notebook kernel does: definitions land in ``__main__``."""
+
+import inspect
+import textwrap
+
+
+def notebook(code: str) -> dict:
+    namespace = {"__name__": "__main__"}
+    exec(compile(textwrap.dedent(code), "<notebook cell>", "exec"), namespace)
+    return namespace
+
+
+def reference_source(obj) -> str:
+    """The reference's own source, as a student who wrote the same thing would have it."""
+    return inspect.getsource(obj)
+
+
+def mutate(source: str, old: str, new: str) -> str:
+    assert old in source, f"mutation target not found: {old!r}"
+    return source.replace(old, new, 1)
