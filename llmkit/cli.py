@@ -41,7 +41,8 @@ def _run_config(args):
     overrides = list(args.set or [])
     shortcuts = {"corpus": "data.corpus", "tokenizer": "tokenizer.name", "sampler": "sampler.name",
                  "model": "model.name", "attention": "model.attention", "device": "device.name",
-                 "precision": "device.precision", "epochs": "train.epochs", "max_steps": "train.max_steps"}
+                 "precision": "device.precision", "epochs": "train.epochs", "max_steps": "train.max_steps",
+                 "spam": "finetune.spam_path", "instructions": "finetune.instructions_path"}
     for attr, key in shortcuts.items():
         value = getattr(args, attr, None)
         if value is not None:
@@ -99,6 +100,36 @@ def cmd_generate(args) -> None:
     print(tokenizer.decode(out[0].tolist()))
 
 
+def cmd_finetune(args) -> None:
+    from .finetuning_stage import finetune_from
+
+    cfg = _run_config(args)
+    run_dir, result = finetune_from(cfg, args.init_from, args.strategy, args.task, args.run_dir, args.overwrite)
+    s = result.summary
+    if result.name == "classify":
+        for r in s["strategies"].values():
+            print(f"{r['strategy']}: test accuracy {r['test_accuracy']:.3f}, {r['trainable']:,} trainable parameters, "
+                  f"{r['seconds']:.1f} s")
+            print(f"checkpoint: {r['checkpoint']}")
+    else:
+        print(f"{s['strategy']}: exact match {s['exact_match_before']:.3f} -> {s['exact_match_after']:.3f}, "
+              f"normalised match {s['normalised_match_before']:.3f} -> {s['normalised_match_after']:.3f}")
+        print(f"checkpoint: {s['details']['checkpoint']}")
+    print(f"report: {run_dir / 'report.md'}")
+
+
+def cmd_classify(args) -> None:
+    from .finetuning_stage import classify_text
+
+    print(classify_text(args.text, args.checkpoint, args.device))
+
+
+def cmd_chat(args) -> None:
+    from .finetuning_stage import chat
+
+    chat(args.checkpoint, device_name=args.device, max_new_tokens=args.max_new_tokens)
+
+
 def cmd_bench_train(args) -> None:
     from .bench import bench_train, print_train_table
 
@@ -130,12 +161,42 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="the main job: pretrain (then fine-tune) and write a run folder with a report")
     _add_run_arguments(p)
+    p.add_argument("--spam", help="spam data for the classify stage: SMSSpamCollection, its zip, or label<TAB>text")
+    p.add_argument("--instructions", help="Alpaca-style JSON list for the instruct stage")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("pretrain", help="pretraining only; --from CHECKPOINT continues on a new corpus")
     _add_run_arguments(p)
     p.add_argument("--from", dest="init_from", help="start from this checkpoint (continual pretraining)")
     p.set_defaults(func=cmd_pretrain)
+
+    p = sub.add_parser("finetune", help="fine-tune a pretrained checkpoint (or GPT-2 folder) with one strategy")
+    p.add_argument("--from", dest="init_from", required=True, metavar="CHECKPOINT",
+                   help="a run's checkpoint.pt, or a GPT-2 folder (Hugging Face or OpenAI) / weights file")
+    p.add_argument("--strategy", default="lora", help="finetune strategy (see llmkit plugins): lora, full, "
+                   "classification, feature-extraction, adapter")
+    p.add_argument("--task", default="classification", choices=["classification", "instruction"])
+    p.add_argument("--config", help="a run.toml file (its [finetune] section)")
+    p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
+                   help="override one config value, e.g. --set finetune.lora_rank=16 (repeatable)")
+    p.add_argument("--run-dir", type=__import__("pathlib").Path, help="output folder (default runs/finetune-DATE-TIME)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --run-dir")
+    p.add_argument("--device", help="shortcut for device.name")
+    p.add_argument("--spam", help="spam data: SMSSpamCollection, its zip, or a label<TAB>text file")
+    p.add_argument("--instructions", help="an Alpaca-style JSON list of instruction/input/output entries")
+    p.set_defaults(func=cmd_finetune, resume=False)
+
+    p = sub.add_parser("classify", help="spam or not spam, with a checkpoint fine-tuned for classification")
+    p.add_argument("text")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_classify)
+
+    p = sub.add_parser("chat", help="answer instructions read from stdin (until EOF or 'exit')")
+    p.add_argument("--checkpoint", required=True, help="a checkpoint fine-tuned for instructions")
+    p.add_argument("--max-new-tokens", type=int, default=None)
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=cmd_chat)
 
     p = sub.add_parser("generate", help="generate text from a run's checkpoint")
     p.add_argument("--checkpoint", required=True)

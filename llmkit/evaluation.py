@@ -83,11 +83,13 @@ def finetune(model, train_loader, val_loader, step: Callable, *, epochs: int, lr
              weight_decay: float = 0.1, warmup_fraction: float = 0.1, grad_clip: float = 1.0, patience: int = 2,
              device: Device | None = None, metrics_path: str | Path | None = None, label: str = "finetune",
              checkpoint_path: str | Path | None = None, checkpoint_extra: dict | None = None,
-             show_progress: bool | None = None) -> FinetuneResult:
+             save_model=None, show_progress: bool | None = None) -> FinetuneResult:
     """Train ``model`` in place; on return it holds the best validation epoch's weights.
 
     The best epoch is the one with the lowest validation loss (ties keep the earlier epoch).
     ``patience`` epochs in a row without a new best stop training (0 disables early stopping).
+    ``save_model`` is what the checkpoint stores when it is not ``model`` itself (e.g. a whole
+    classifier whose head alone is trained on cached features).
     """
     if epochs < 1:
         raise LLMKitError(f"epochs must be at least 1, got {epochs}.")
@@ -143,7 +145,7 @@ def finetune(model, train_loader, val_loader, step: Callable, *, epochs: int, lr
             result.best_val_loss, result.best_epoch, bad_epochs = val["loss"], epoch, 0
             best_state = copy.deepcopy(model.state_dict())
             if checkpoint_path is not None and device.is_main:
-                save_checkpoint(checkpoint_path, model, **(checkpoint_extra or {}),
+                save_checkpoint(checkpoint_path, model if save_model is None else save_model, **(checkpoint_extra or {}),
                                 finetune_epoch=epoch, val_loss=val["loss"], val_accuracy=val["accuracy"])
         else:
             bad_epochs += 1

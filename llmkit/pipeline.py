@@ -276,9 +276,15 @@ def run(cfg: RunConfig, run_dir: Path | None = None, resume: bool = False, overw
     device = get_device(cfg.device.name, cfg.device.precision)
     run_dir = Path(run_dir) if run_dir else default_run_dir()
     stages = list(stages or cfg.run.stages)
+    from . import finetuning_stage  # noqa: F401  (fills STAGES["classify"] and STAGES["instruct"])
+
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
         raise LLMKitError(f"Unknown stage '{unknown[0]}'; stages are: {', '.join(STAGES)}.")
+    for stage in stages:  # a stage may check its config and data before pretraining starts
+        check = getattr(STAGES[stage], "check", None)
+        if check is not None:
+            check(cfg)
     try:
         prepare_run_dir(run_dir, resume, overwrite, device)
         if resume:
@@ -312,7 +318,7 @@ def write_report(run_dir: Path, cfg: RunConfig, results: list[StageResult], seco
 
 # Stage name -> function(cfg, run_dir, device, model, prepared) -> StageResult. Pretraining always runs
 # first (it produces the model the others start from); fine-tuning stages register here.
-STAGES: dict = {"pretrain": None}
+STAGES: dict = {"pretrain": None, "classify": None, "instruct": None}  # the last two: llmkit.finetuning_stage
 
 
 def load_for_generation(checkpoint: str | Path, device: Device | None = None):

@@ -63,7 +63,39 @@ class DeviceConfig:
 class RunSettings:
     seed: int = 123
     threads: int = 0  # 0: torch's default
-    stages: list = field(default_factory=lambda: ["pretrain"])
+    stages: list = field(default_factory=lambda: ["pretrain", "classify", "instruct"])
+
+
+@dataclass
+class FinetuneConfig:
+    """The ``classify`` and ``instruct`` stages (llmkit.finetuning_stage); sized for about a minute each on 2 CPU cores."""
+
+    strategies: list = field(default_factory=lambda: ["classification", "lora", "feature-extraction", "adapter"])
+    classify_epochs: int = 3
+    classify_lr: float = 1e-3
+    batch_size: int = 16
+    max_length: int = 0  # classification: pad/cut messages to this; 0: enough for 90% of training messages (<= context)
+    patience: int = 2  # epochs without a better validation loss before stopping; 0: never stop early
+    weight_decay: float = 0.1
+    max_train_examples: int = 0  # > 0: train on the first N training examples only
+    max_eval_examples: int = 0  # > 0: score instruction tuning on the first N held-out entries only
+    spam_path: str = ""  # "": the kit's messages.tsv; else SMSSpamCollection, its zip, or a label<TAB>text file
+    instructions_path: str = ""  # "": the kit's instructions.json; else an Alpaca-style JSON list
+    trainable_blocks: int = 1  # strategy classification
+    lora_rank: int = 8
+    lora_alpha: float = 16.0
+    lora_target: str = "all"  # attention | attention+mlp | all
+    adapter_bottleneck: int = 32
+    feature_pool: str = "mean"  # strategy feature-extraction: last | mean
+    feature_hidden: int = 128
+    feature_epochs: int = 10  # feature-extraction trains its head on features computed once, so epochs are cheap
+    feature_lr: float = 3e-3
+    instruct_strategy: str = "full"
+    instruct_epochs: int = 2
+    instruct_lr: float = 5e-4
+    mask_prompt: bool = False  # True: the loss sees only the response tokens
+    max_new_tokens: int = 32
+    samples: int = 5  # sample responses shown in the report
 
 
 @dataclass
@@ -77,6 +109,7 @@ class RunConfig:
                                                                    eval_every=50, eval_batches=4))
     device: DeviceConfig = field(default_factory=DeviceConfig)
     run: RunSettings = field(default_factory=RunSettings)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -1,0 +1,147 @@
+"""The whole nbgrader cycle, no mocks: generate -> submissions -> autograde -> feedback -> gradebook.
+
+Per assignment: the solution filled in (full marks), the release untouched (zero, no crash), and
+realistic mutants from ``course/mutants/`` (each loses exactly the points of the tests it should
+fail, and the feedback names the mistake). Broken submissions are graded without crashing the
+grader or touching other students' grades.
+"""
+
+import csv
+import time
+
+import pytest
+
+from llmkit import course
+from tests import course_sim
+
+pytestmark = pytest.mark.slow
+ASSIGNMENTS = course.assignments(course_sim.COURSE)
+
+BROKEN = {
+    "invalid-json": "{ this is not a notebook",
+    "raises-at-import": ("cell", "setup", "import definitely_not_a_module_llmkit\n"),
+    "infinite-loop": ("cell", "self-attention-v1", "while True:\n    pass\n"),
+    "changed-metadata": ("metadata", "self-attention-v1-visible"),
+    "deleted-tests": ("delete", "mha-visible"),
+}
+
+
+def _broken_notebook(root, assignment, how):
+    nb = course_sim.solved(root, assignment)
+    kind, grade_id = how[0], how[1]
+    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in nb.cells}
+    if kind == "cell":
+        cells[grade_id].source = how[2] + cells[grade_id].source
+    elif kind == "metadata":
+        cells[grade_id].metadata["nbgrader"]["points"] = 100  # a student tries to raise the stakes
+        cells[grade_id].source = "pass  # tests removed by the student"
+    elif kind == "delete":
+        nb.cells.remove(cells[grade_id])
+    return nb
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory, monkeypatch_module):
+    monkeypatch_module.setenv("LLMKIT_CELL_TIMEOUT", "60")
+    root = course_sim.copy_course(tmp_path_factory.mktemp("course"))
+    report = course.build(root, validate=False)
+    assert report.problems == [] and report.generated == ASSIGNMENTS
+    expected = {}
+    for assignment in ASSIGNMENTS:
+        course_sim.submit(root, "solution", assignment, course_sim.solved(root, assignment))
+        course_sim.submit(root, "untouched", assignment, course_sim.untouched(root, assignment))
+        for spec in course_sim.mutants(assignment):
+            course_sim.submit(root, spec["student"], assignment, course_sim.mutated(root, assignment, spec))
+            expected[(spec["student"], assignment)] = spec
+    started = time.perf_counter()
+    solution_outcome = course.grade(root, student="solution")
+    solution_seconds = time.perf_counter() - started
+    print(f"\nautograding one student's {len(ASSIGNMENTS)} notebooks took {solution_seconds:.1f} s")
+    outcome = {"graded": [], "failed": []}
+    others = sorted({s for s, _ in course.submitted(root)} - {"solution"})
+    for student in others:
+        result = course.grade(root, student=student)
+        outcome["graded"] += result["graded"]
+        outcome["failed"] += result["failed"]
+    return root, outcome, expected, solution_outcome
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as mp:
+        yield mp
+
+
+def _points(root, assignment, student):
+    return course.grade_cells(root, assignment, student)
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_solution_earns_full_marks(graded, assignment):
+    root, outcome, _, solution_outcome = graded
+    assert ("solution", assignment) in solution_outcome["graded"]
+    cells = _points(root, assignment, "solution")
+    lost = {k: v for k, v in cells.items() if v[0] != v[1]}
+    assert not lost, f"the solution lost points on {lost}: {course_sim.feedback_html(root, 'solution', assignment)[:0]}"
+    assert sum(v[1] for v in cells.values()) > 0
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_untouched_release_scores_zero_without_crashing(graded, assignment):
+    root, outcome, _, _ = graded
+    assert ("untouched", assignment) in outcome["graded"]
+    assert sum(v[0] for v in _points(root, assignment, "untouched").values()) == 0
+
+
+def test_every_assignment_has_three_realistic_mutants():
+    for assignment in ASSIGNMENTS:
+        assert len([m for m in course_sim.mutants(assignment) if "old" in m]) >= 3, assignment
+
+
+def test_mutants_lose_exactly_their_points_and_feedback_names_the_mistake(graded):
+    root, outcome, expected, _ = graded
+    for (student, assignment), spec in expected.items():
+        cells = _points(root, assignment, student)
+        lost = sorted(k for k, (score, top) in cells.items() if score != top)
+        assert lost == sorted(spec["fails"]), f"{assignment}/{student} lost {lost}, expected {spec['fails']}"
+        assert all(cells[k][0] == 0 for k in spec["fails"])
+        html = course_sim.feedback_html(root, student, assignment)
+        assert spec["feedback"] in html, f"{assignment}/{student}: feedback lacks {spec['feedback']!r}"
+
+
+def test_scores_are_read_back_from_the_gradebook_and_exported(graded):
+    root, _, _, _ = graded
+    rows = course.scores(root)
+    by_key = {(r["student"], r["assignment"]): r for r in rows}
+    for assignment in ASSIGNMENTS:
+        row = by_key[("solution", assignment)]
+        assert row["score"] == row["max_score"] > 0
+        assert by_key[("untouched", assignment)]["score"] == 0
+    with open(root / "grades.csv", newline="") as f:
+        exported = list(csv.DictReader(f))
+    assert {(r["student_id"], r["assignment"]) for r in exported} >= set(by_key)
+
+
+def test_broken_submissions_are_graded_without_losing_other_grades(graded, tmp_path):
+    root, _, _, _ = graded
+    assignment = "04-attention"
+    before = course.scores(root)
+    for student, how in BROKEN.items():
+        nb = how if isinstance(how, str) else _broken_notebook(root, assignment, how)
+        course_sim.submit(root, student, assignment, nb)
+    for student in BROKEN:
+        outcome = course.grade(root, assignment, student=student)  # must not raise
+        assert outcome["graded"] or outcome["failed"]
+    after = {(r["student"], r["assignment"]): r["score"] for r in course.scores(root)}
+    for row in before:
+        assert after[(row["student"], row["assignment"])] == row["score"], "another student's grade changed"
+    full = sum(v[1] for v in _points(root, assignment, "solution").values())
+    # The infinite loop is interrupted by the per-cell timeout; the rest of the notebook still counts.
+    loop = _points(root, assignment, "infinite-loop")
+    assert loop["self-attention-v1-visible"][0] == 0 and loop["mha-hidden"][0] == loop["mha-hidden"][1]
+    # Changed metadata and deleted tests: nbgrader restores the instructor's test cells.
+    for student in ("changed-metadata", "deleted-tests"):
+        cells = _points(root, assignment, student)
+        assert sum(v[1] for v in cells.values()) == full, "max points come from the gradebook, not the submission"
+    assert _points(root, assignment, "changed-metadata")["self-attention-v1-visible"][0] == 1
+    assert sum(v[0] for v in _points(root, assignment, "raises-at-import").values()) < full
