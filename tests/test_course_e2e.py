@@ -7,6 +7,7 @@ grader or touching other students' grades.
 """
 
 import csv
+import os
 import time
 
 import pytest
@@ -15,7 +16,9 @@ from llmkit import course
 from tests import course_sim
 
 pytestmark = pytest.mark.slow
-ASSIGNMENTS = course.assignments(course_sim.COURSE)
+# LLMKIT_COURSE_ONLY=04-attention,05-gpt-architecture grades a subset (for authors iterating on one).
+ASSIGNMENTS = [a for a in course.assignments(course_sim.COURSE)
+               if not os.environ.get("LLMKIT_COURSE_ONLY") or a in os.environ["LLMKIT_COURSE_ONLY"].split(",")]
 
 BROKEN = {
     "invalid-json": "{ this is not a notebook",
@@ -44,7 +47,7 @@ def _broken_notebook(root, assignment, how):
 def graded(tmp_path_factory, monkeypatch_module):
     monkeypatch_module.setenv("LLMKIT_CELL_TIMEOUT", "60")
     root = course_sim.copy_course(tmp_path_factory.mktemp("course"))
-    report = course.build(root, validate=False)
+    report = course.build(root, only=ASSIGNMENTS, validate=False)
     assert report.problems == [] and report.generated == ASSIGNMENTS
     expected = {}
     for assignment in ASSIGNMENTS:
@@ -125,6 +128,8 @@ def test_scores_are_read_back_from_the_gradebook_and_exported(graded):
 def test_broken_submissions_are_graded_without_losing_other_grades(graded, tmp_path):
     root, _, _, _ = graded
     assignment = "04-attention"
+    if assignment not in ASSIGNMENTS:
+        pytest.skip("LLMKIT_COURSE_ONLY leaves out 04-attention, where the broken submissions are tried")
     before = course.scores(root)
     for student, how in BROKEN.items():
         nb = how if isinstance(how, str) else _broken_notebook(root, assignment, how)
