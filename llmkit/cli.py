@@ -208,6 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_generate)
 
+    from .course_cli import add_course_parser
+
+    add_course_parser(sub)
+
     bench = sub.add_parser("bench", help="print speed figures")
     bench_sub = bench.add_subparsers(dest="bench_command", required=True)
     g = bench_sub.add_parser("generate", help="tokens/s of generation with and without the KV cache")
