@@ -40,8 +40,11 @@ def classification_step(model, inputs, labels):
 def lm_step(model, inputs, targets):
     """Next-token loss over every target that is not -100 (padding, and the prompt when masked)."""
     logits = model(inputs).float()  # (B, T, vocab)
+    count = int((targets != -100).sum().item())
+    if count == 0:  # every target masked (e.g. prompts cut to the context): nothing to learn, not NaN
+        return logits.sum() * 0.0, None, 0
     loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-100)
-    return loss, None, int((targets != -100).sum().item())
+    return loss, None, count
 
 
 @torch.no_grad()
@@ -137,7 +140,7 @@ def finetune(model, train_loader, val_loader, step: Callable, *, epochs: int, lr
                   "train_accuracy": run_correct / max(run_count, 1) if with_accuracy else None,
                   "val_loss": val["loss"], "val_accuracy": val["accuracy"],
                   "lr": scheduler.get_last_lr()[0], "seconds": time.perf_counter() - started}
-        improved = val["loss"] < result.best_val_loss
+        improved = best_state is None or val["loss"] < result.best_val_loss  # the first epoch always counts
         record["best"] = improved
         result.history.append(record)
         metrics.write(record)
@@ -145,8 +148,9 @@ def finetune(model, train_loader, val_loader, step: Callable, *, epochs: int, lr
             result.best_val_loss, result.best_epoch, bad_epochs = val["loss"], epoch, 0
             best_state = copy.deepcopy(model.state_dict())
             if checkpoint_path is not None and device.is_main:
-                save_checkpoint(checkpoint_path, model if save_model is None else save_model, **(checkpoint_extra or {}),
-                                finetune_epoch=epoch, val_loss=val["loss"], val_accuracy=val["accuracy"])
+                save_checkpoint(checkpoint_path, model if save_model is None else save_model,
+                                **(checkpoint_extra or {}), finetune_epoch=epoch, val_loss=val["loss"],
+                                val_accuracy=val["accuracy"])
         else:
             bad_epochs += 1
             if patience > 0 and bad_epochs >= patience and epoch < epochs:

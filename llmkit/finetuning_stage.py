@@ -31,13 +31,13 @@ from llmkit_solutions.instruction import (RESPONSE_HEADER, InstructionDataset, c
 from .checkpoint import load_checkpoint, load_model_state
 from .devices import Device, get_device
 from .errors import LLMKitError
-from .finetune import FeatureExtractionClassifier
 from .evaluation import classification_step, evaluate, finetune, lm_step, plot_epochs
+from .finetune import FeatureExtractionClassifier
 from .io import atomic_write_text
 from .pipeline import (STAGES, Prepared, StageResult, model_config, prepare_run_dir, tokenizer_bytes,
                        tokenizer_from_bytes, write_report)
 from .plugins import create, get
-from .runconfig import RunConfig, run_config_from_dict, to_toml
+from .runconfig import FinetuneConfig, RunConfig, run_config_from_dict, to_toml
 from .tokenizers import encode_text, vocab_size
 
 CLASS_NAMES = ("not spam", "spam")  # label 0 (ham), label 1 (spam)
@@ -79,19 +79,20 @@ def make_strategy(f, name: str, task: str, pad_id: int = 50256):
 
 def _check_values(f) -> None:
     """Numbers that must be positive, with the --set that fixes them."""
-    def need(ok, key, value, hint):
+    def need(ok, key, what, example):
         if not ok:
-            raise LLMKitError(f"finetune.{key} must be {hint}, got {value!r}; fix it with --set finetune.{key}=...")
+            raise LLMKitError(f"finetune.{key} must be {what}, got {getattr(f, key)!r}; "
+                              f"set e.g. --set finetune.{key}={example}.")
 
-    need(f.lora_rank > 0, "lora_rank", f.lora_rank, "a positive integer (e.g. 8)")
-    need(f.lora_alpha > 0, "lora_alpha", f.lora_alpha, "a positive number (e.g. 16)")
-    need(f.adapter_bottleneck > 0, "adapter_bottleneck", f.adapter_bottleneck, "a positive integer (e.g. 32)")
+    need(f.lora_rank > 0, "lora_rank", "a positive integer", 8)
+    need(f.lora_alpha > 0, "lora_alpha", "a positive number", 16)
+    need(f.adapter_bottleneck > 0, "adapter_bottleneck", "a positive integer", 32)
     for key in ("classify_epochs", "feature_epochs", "instruct_epochs", "batch_size", "max_new_tokens"):
-        need(getattr(f, key) >= 1, key, getattr(f, key), "at least 1")
+        need(getattr(f, key) >= 1, key, "at least 1", getattr(FinetuneConfig, key, 2))
     for key in ("classify_lr", "feature_lr", "instruct_lr"):
-        need(getattr(f, key) > 0, key, getattr(f, key), "a positive number")
+        need(getattr(f, key) > 0, key, "a positive number", getattr(FinetuneConfig, key))
     for key in ("max_length", "patience", "max_train_examples", "max_eval_examples", "samples"):
-        need(getattr(f, key) >= 0, key, getattr(f, key), "0 or more")
+        need(getattr(f, key) >= 0, key, "0 or more", 0)
 
 
 def _probe_model(cfg: RunConfig):
@@ -150,6 +151,15 @@ def _loader(dataset, batch_size, shuffle, seed, collate_fn=None):
                       drop_last=shuffle and len(dataset) > batch_size)
 
 
+def _stage_dir(run_dir, name: str, device: Device) -> Path:
+    """``RUN_DIR/<stage>``, its metrics started afresh (a resumed run repeats the stage from the start)."""
+    stage_dir = Path(run_dir) / name
+    if device.is_main:
+        stage_dir.mkdir(parents=True, exist_ok=True)
+        (stage_dir / "metrics.jsonl").unlink(missing_ok=True)
+    return stage_dir
+
+
 def _fresh_copy(model):
     """A deep copy of the pretrained model with every parameter trainable again (strategies freeze)."""
     model = copy.deepcopy(model)
@@ -193,8 +203,7 @@ def classify_stage(cfg: RunConfig, run_dir: Path, device: Device, model, prepare
     """Fine-tune a copy of ``model`` per strategy for spam classification; compare them side by side."""
     f, seed = cfg.finetune, cfg.run.seed
     _check_values(f)
-    stage_dir = Path(run_dir) / "classify"
-    stage_dir.mkdir(parents=True, exist_ok=True)
+    stage_dir = _stage_dir(run_dir, "classify", device)
     tokenizer, pad = prepared.tokenizer, pad_token_id(prepared.tokenizer)
     context = prepared.model_cfg["context_length"]
     train_rows, val_rows, test_rows = spam_splits(f, seed)
@@ -208,13 +217,13 @@ def classify_stage(cfg: RunConfig, run_dir: Path, device: Device, model, prepare
         max_length = max(1, min(context, lengths[int(0.9 * (len(lengths) - 1))]))
     sets = {name: SpamDataset(rows, tokenizer, max_length=max_length, pad_token_id=pad)
             for name, rows in (("train", train_rows), ("val", val_rows), ("test", test_rows))}
-    train_loader = _loader(sets["train"], f.batch_size, True, seed)
     val_loader, test_loader = (_loader(sets[n], f.batch_size, False, seed) for n in ("val", "test"))
     base = device.unwrap(model)
 
     rows, histories, started = [], {}, time.perf_counter()
     for name in f.strategies:
-        torch.manual_seed(seed)
+        torch.manual_seed(seed)  # every strategy: the same initial values, dropout masks and batch order
+        train_loader = _loader(sets["train"], f.batch_size, True, seed)
         strategy = make_strategy(f, name, "classification", pad)
         tuned = strategy.prepare(_fresh_copy(base), "classification", num_classes=2).to(device.torch_device)
         described = strategy.describe(tuned)
@@ -270,7 +279,8 @@ def classify_markdown(summary: dict, rows: list) -> str:
              f"Data: {d['source']}, balanced and split 70/10/20 ({d['train']} train / {d['val']} validation / "
              f"{d['test']} test messages), padded or cut to {d['max_length']} tokens. Each strategy starts from a "
              "fresh copy of the pretrained model; the weights of its best validation epoch are kept and scored "
-             "on the test split.", "",
+             "on the test split. Time is training plus validation; feature-extraction computes the frozen body's "
+             "features once and trains only its head on them.", "",
              "| strategy | trainable parameters | share | epochs (best) | time | val accuracy | test accuracy |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
@@ -309,8 +319,7 @@ def instruct_stage(cfg: RunConfig, run_dir: Path, device: Device, model, prepare
     """Instruction-tune a copy of ``model``; score held-out answers before and after."""
     f, seed = cfg.finetune, cfg.run.seed
     _check_values(f)
-    stage_dir = Path(run_dir) / "instruct"
-    stage_dir.mkdir(parents=True, exist_ok=True)
+    stage_dir = _stage_dir(run_dir, "instruct", device)
     tokenizer, eos = prepared.tokenizer, pad_token_id(prepared.tokenizer)
     context = prepared.model_cfg["context_length"]
     data = load_instruction_json(f.instructions_path or None)
@@ -378,7 +387,8 @@ def instruct_markdown(s: dict, samples: list) -> str:
     lines = ["## Fine-tuning: instructions", "",
              f"Strategy `{s['strategy']}` ({d['trainable']:,} of {d['total']:,} parameters trainable), "
              f"{d['epochs']} epoch(s) (best {d['best_epoch']}) on {d['train']} entries "
-             f"({d['truncated_train']} cut to the context), prompt tokens {'masked' if d['mask_prompt'] else 'in the loss'}; "
+             f"({d['truncated_train']} cut to the context), prompt tokens "
+             f"{'masked' if d['mask_prompt'] else 'in the loss'}; "
              f"{d['train_seconds']:.1f} s training, {d['generation_seconds']:.1f} s generating. "
              f"Scored on {d['test']} held-out entries with greedy decoding.", "",
              "| | before | after |", "|---|---:|---:|",

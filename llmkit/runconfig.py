@@ -68,10 +68,10 @@ class RunSettings:
 
 @dataclass
 class FinetuneConfig:
-    """The ``classify`` and ``instruct`` stages (llmkit.finetuning_stage); sized for about a minute each on 2 CPU cores."""
+    """The ``classify`` and ``instruct`` stages (``llmkit.finetuning_stage``), sized for 2 CPU cores."""
 
     strategies: list = field(default_factory=lambda: ["classification", "lora", "feature-extraction", "adapter"])
-    classify_epochs: int = 3
+    classify_epochs: int = 2
     classify_lr: float = 1e-3
     batch_size: int = 16
     max_length: int = 0  # classification: pad/cut messages to this; 0: enough for 90% of training messages (<= context)
@@ -92,8 +92,8 @@ class FinetuneConfig:
     feature_lr: float = 3e-3
     instruct_strategy: str = "full"
     instruct_epochs: int = 2
-    instruct_lr: float = 5e-4
-    mask_prompt: bool = False  # True: the loss sees only the response tokens
+    instruct_lr: float = 2e-3
+    mask_prompt: bool = True  # the loss sees only the response tokens (False: the book's whole text)
     max_new_tokens: int = 32
     samples: int = 5  # sample responses shown in the report
 

@@ -32,7 +32,8 @@ def tiny_run(tmp_path_factory):
     """Pretrain tiny, then the classify stage with two strategies and the instruct stage."""
     run_dir = tmp_path_factory.mktemp("ft") / "run"
     result = llmkit("run", "--run-dir", str(run_dir),
-                    *settings('finetune.strategies=["classification", "lora"]', 'run.stages=["pretrain", "classify", "instruct"]'))
+                    *settings('finetune.strategies=["classification", "lora"]',
+                              'run.stages=["pretrain", "classify", "instruct"]'))
     assert result.returncode == 0, result.stderr[-3000:]
     return run_dir, result
 
@@ -128,7 +129,8 @@ def bad_files(tmp_path_factory):
     (["--set", "finetune.max_length=999"], "sequences of 999 tokens exceed the model's context_length 32"),
     (["--set", "finetune.lora_rank=0"], "finetune.lora_rank must be a positive integer"),
     (["--strategy", "feature-extraction", "--task", "instruction"], "cannot do task 'instruction'"),
-    (["--strategy", "classification", "--set", "finetune.trainable_blocks=5"], "trainable_blocks must be between 0 and 2"),
+    (["--strategy", "classification", "--set", "finetune.trainable_blocks=5"],
+     "trainable_blocks must be between 0 and 2"),
     (["--strategy", "lorra"], "Did you mean 'lora'?"),
 ])
 def test_bad_finetune_input_is_one_line(tiny_run, bad_files, tmp_path, capsys, args, message):
@@ -142,7 +144,7 @@ def test_bad_finetune_input_is_one_line(tiny_run, bad_files, tmp_path, capsys, a
 
 def test_bad_run_settings_fail_before_pretraining(tmp_path, capsys):
     err = one_line_error(capsys, ["run", "--run-dir", str(tmp_path / "r"), *tiny_args("finetune.lora_rank=-1")])
-    assert "finetune.lora_rank must be a positive integer, got -1" in err
+    assert "finetune.lora_rank must be a positive integer, got -1; set e.g. --set finetune.lora_rank=8." in err
     assert not (tmp_path / "r").exists()
 
 

@@ -79,7 +79,8 @@ def attention_maps(model, ids) -> torch.Tensor:
     """(layers, heads, T, T) weights of every block of a GPT-style model for one prompt's ids."""
     blocks = getattr(model, "trf_blocks", None)
     if blocks is None:
-        raise LLMKitError(f"attention_heatmap needs a model with trf_blocks (the book's GPTModel); got {type(model).__name__}.")
+        raise LLMKitError("attention_heatmap needs a model with trf_blocks (the book's GPTModel); "
+                          f"got {type(model).__name__}.")
     for block in blocks:
         check_projections(block.att)  # before running anything
     inputs = {}
@@ -144,7 +145,8 @@ class AttentionHeatmap(LLMKitWidget):
         return figure_png(self.figure())
 
     def __repr__(self) -> str:
-        return f"AttentionHeatmap({self.prompt!r}, layer={self.layer}, head={self.head}, shape={tuple(self.maps.shape)})"
+        return (f"AttentionHeatmap({self.prompt!r}, layer={self.layer}, head={self.head}, "
+                f"shape={tuple(self.maps.shape)})")
 
     def _build_ui(self):
         import ipywidgets as w

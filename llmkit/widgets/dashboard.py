@@ -26,7 +26,7 @@ class TrainingDashboard(LLMKitWidget):
         self.records: list[dict] = []  # every event, as received
         self.train_steps, self.train_losses, self.evals, self.samples = [], [], [], []
         self.latest: dict = {}  # the last "train" event
-        self._drawn_at = 0.0
+        self._drawn_at, self._plotted_step = 0.0, None  # when, and up to which step, the plot was drawn
 
     def __call__(self, record: dict) -> None:
         record = dict(record)
@@ -62,7 +62,8 @@ class TrainingDashboard(LLMKitWidget):
                  ("lr", fmt(s["lr"], ".2e"))]
         cells = "".join(f'<span style="margin-right:14px"><b>{k}</b> <span class="llmkit-stat" data-stat="{k}">'
                         f"{v}</span></span>" for k, v in items)
-        return f'<div class="llmkit-stats" style="font-family:monospace">{cells}</div>'
+        return (f'<div class="llmkit-stats" data-plot-step="{self._plotted_step}" style="font-family:monospace">'
+                f"{cells}</div>")
 
     def sample_html(self) -> str:
         if not self.samples:
@@ -97,13 +98,18 @@ class TrainingDashboard(LLMKitWidget):
         return f"TrainingDashboard({len(self.records)} events, {self.stats()})"
 
     # ------------------------------------------------------------------ widget
+    def refresh(self) -> None:
+        """Redraw the live view now (the plot is otherwise redrawn at most every ``redraw_every`` s)."""
+        if self._ui is not None:
+            self._update(force=True)
+
     def _update(self, force: bool = False):
-        self.stats_box.value = self.stats_html()
-        self.sample_box.value = self.sample_html()
         now = time.monotonic()
         if force or now - self._drawn_at >= self.redraw_every:
-            self.plot.value = figure_png(self.figure())
-            self._drawn_at = now
+            self.plot.value = figure_png(self.figure())  # before the numbers, so they never run ahead of it
+            self._drawn_at, self._plotted_step = now, self.stats()["step"]
+        self.stats_box.value = self.stats_html()
+        self.sample_box.value = self.sample_html()
 
     def _build_ui(self):
         import ipywidgets as w

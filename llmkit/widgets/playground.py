@@ -36,7 +36,8 @@ def _sources(spec) -> dict:
         if path.is_dir() and not (path / "checkpoint.pt").is_file():
             found = sorted(path.glob("*/checkpoint.pt"))
             if not found:
-                raise LLMKitError(f"{path} holds no checkpoint.pt, nor run folders with one; train with llmkit run first.")
+                raise LLMKitError(f"{path} holds no checkpoint.pt, nor run folders with one; "
+                                  "train with llmkit run first.")
             return {str(p.parent): p for p in found}
         return {str(path): path}
     return {"model": spec}
@@ -52,8 +53,9 @@ class GenerationPlayground(LLMKitWidget):
         self.tokenizer = None if tokenizer is None else resolve_tokenizer(tokenizer)[1]
         self._loaded: dict = {}
         self.choice = next(iter(self.sources))
-        self.prompt, self.temperature, self.top_k, self.max_tokens, self.seed = prompt, temperature, top_k, max_tokens, seed
-        self.text = ""
+        self.prompt, self.temperature, self.top_k = prompt, temperature, top_k
+        self.max_tokens, self.seed = max_tokens, seed
+        self.text, self.last_ids = "", []
 
     def model_and_tokenizer(self, label: str | None = None):
         label = self.choice if label is None else label
@@ -93,7 +95,8 @@ class GenerationPlayground(LLMKitWidget):
                                use_cache=supports_kv_cache(model))
         finally:
             model.train(was_training)
-        return tokenizer.decode(out[0].tolist())
+        self.last_ids = out[0].tolist()
+        return tokenizer.decode(self.last_ids)
 
     def render_html(self) -> str:
         self.text = self.generate()
@@ -113,12 +116,14 @@ class GenerationPlayground(LLMKitWidget):
         import ipywidgets as w
 
         wide = w.Layout(width="98%")
+        label = {"description_width": "initial"}
         c = self.controls
         c["model"] = w.Dropdown(options=list(self.sources), value=self.choice, description="model", layout=wide)
         c["prompt"] = w.Text(value=self.prompt, description="prompt", continuous_update=False, layout=wide)
-        c["temperature"] = w.FloatSlider(value=self.temperature, min=0.0, max=2.0, step=0.1, description="temperature")
-        c["top_k"] = w.IntSlider(value=self.top_k, min=0, max=100, description="top-k (0: off)")
-        c["max_tokens"] = w.IntSlider(value=self.max_tokens, min=1, max=200, description="max tokens")
+        c["temperature"] = w.FloatSlider(value=self.temperature, min=0.0, max=2.0, step=0.1,
+                                         description="temperature", style=label)
+        c["top_k"] = w.IntSlider(value=self.top_k, min=0, max=100, description="top-k (0: off)", style=label)
+        c["max_tokens"] = w.IntSlider(value=self.max_tokens, min=1, max=200, description="max tokens", style=label)
         c["seed"] = w.IntText(value=self.seed, description="seed")
         self.message = w.HTML("")
         self.output = w.HTML("")

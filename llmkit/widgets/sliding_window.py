@@ -50,7 +50,7 @@ class SlidingWindowView(LLMKitWidget):
             return str(err)
         overlap = ("windows overlap" if self.stride < self.max_length else
                    "no overlap" if self.stride == self.max_length else "tokens skipped between windows")
-        return (f"{len(self.ids)} tokens -> {n} pairs (max_length {self.max_length}, stride {self.stride}: "
+        return (f"{len(self.ids)} tokens → {n} pairs (max_length {self.max_length}, stride {self.stride}: "
                 f"{overlap})")
 
     def render_html(self) -> str:
@@ -65,7 +65,8 @@ class SlidingWindowView(LLMKitWidget):
         for n, (x, y) in enumerate(pairs[: self.max_rows]):
             texts = (f"<td {cell}>{html.escape(self._text(x))}</td><td {cell}>{html.escape(self._text(y))}</td>"
                      if self.tokenizer else "")
-            rows.append(f'<tr class="llmkit-pair"><td {cell}>{n}</td><td {cell}>{x}</td><td {cell}>{y}</td>{texts}</tr>')
+            rows.append(f'<tr class="llmkit-pair"><td {cell}>{n}</td><td {cell}>{x}</td><td {cell}>{y}</td>'
+                        f"{texts}</tr>")
         more = (f"<div>... and {len(pairs) - self.max_rows} more pairs</div>" if len(pairs) > self.max_rows else "")
         return f'{head}<table style="border-collapse:collapse">{"".join(rows)}</table>{more}'
 
@@ -79,7 +80,8 @@ class SlidingWindowView(LLMKitWidget):
         import ipywidgets as w
 
         top = max(1, min(64, len(self.ids) - 1))
-        self.controls["max_length"] = w.IntSlider(value=min(self.max_length, top), min=1, max=top, description="max_length")
+        self.controls["max_length"] = w.IntSlider(value=min(self.max_length, top), min=1, max=top,
+                                                  description="max_length")
         self.controls["stride"] = w.IntSlider(value=min(self.stride, top), min=1, max=top, description="stride")
         self.max_length, self.stride = self.controls["max_length"].value, self.controls["stride"].value
         self.output = w.HTML(self.render_html())

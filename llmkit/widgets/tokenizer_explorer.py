@@ -69,6 +69,8 @@ class TokenizerExplorer(LLMKitWidget):
                 out[label] = token_pieces(tok, text)
             except LLMKitError as err:
                 out[label] = str(err)
+            except Exception as err:  # noqa: BLE001 - a student's tokenizer: show its error in its panel
+                out[label] = f"{type(err).__name__}: {err}"
         return out
 
     def render_html(self, text: str | None = None) -> str:

@@ -5,7 +5,9 @@ and training repeatedly fuses the most frequent adjacent pair of ids into a new 
 string is a byte sequence, any text round-trips exactly. Special tokens such as ``<|endoftext|>``
 get the ids after the merges and are never split.
 
-Training is incremental rather than naive: unique pre-tokens are counted once, pair counts are kept
+The two building blocks in their plain form are ``get_pair_counts`` (how often each adjacent pair
+occurs) and ``merge`` (replace one pair by a new id); the stage-1 notebook has students write them.
+Training here is incremental rather than naive: unique pre-tokens are counted once, pair counts are kept
 up to date, and each merge touches only the words that contain the merged pair. That is what makes
 a 1,000-token vocabulary train in a fraction of a second instead of minutes.
 """
@@ -155,7 +157,7 @@ class BPETokenizer:
             new_id = ranks.get(best)
             if new_id is None:
                 break
-            ids = _replace_pair(ids, best, new_id)
+            ids = merge(ids, best, new_id)
         return ids
 
     def decode(self, ids: Iterable[int]) -> str:
@@ -250,18 +252,27 @@ def _split_specials(text: str, specials: Iterable[str], keep: bool = False) -> l
     return [p for p in regex.split(pattern, text) if p]
 
 
-def _replace_pair(ids: list[int], pair: Pair, new_id: int) -> list[int]:
-    a, b = pair
-    out: list[int] = []
-    i, n = 0, len(ids)
-    while i < n:
-        if i + 1 < n and ids[i] == a and ids[i + 1] == b:
-            out.append(new_id)
-            i += 2
+def get_pair_counts(ids):
+    """How often each adjacent pair occurs in ``ids``: ``{(a, b): count}``, in order of first appearance."""
+    counts = {}
+    for pair in zip(ids, ids[1:]):
+        counts[pair] = counts.get(pair, 0) + 1
+    return counts
+
+
+def merge(ids, pair, new_id):
+    """``ids`` with every occurrence of ``pair`` replaced by ``new_id``, scanning left to right."""
+    first, second = pair
+    merged = []
+    i = 0
+    while i < len(ids):
+        if i + 1 < len(ids) and ids[i] == first and ids[i + 1] == second:
+            merged.append(new_id)
+            i += 2  # both ids of the pair are consumed
         else:
-            out.append(ids[i])
+            merged.append(ids[i])
             i += 1
-    return out
+    return merged
 
 
 def _pop_best(heap: list, pair_counts: dict[Pair, int]) -> Pair | None:
@@ -278,7 +289,7 @@ def _apply_merge(pair: Pair, new_id: int, words: list[list[int]], freqs: list[in
     before: dict[Pair, int] = {}  # count of each touched pair before this merge
     for wi in where.pop(pair, ()):
         word = words[wi]
-        new_word = _replace_pair(word, pair, new_id)
+        new_word = merge(word, pair, new_id)
         if len(new_word) == len(word):
             continue  # stale index entry: an earlier merge already consumed this pair here
         f = freqs[wi]

@@ -234,11 +234,15 @@ def prepare_for_classification(model, num_classes=2, trainable_blocks=1):
     return model
 
 
-def calc_loss_batch_classification(input_batch, target_batch, model, device):
+def calc_loss_batch(input_batch, target_batch, model, device):
     """Cross-entropy of the last token's logits (B, num_classes) against labels (B,)."""
     input_batch, target_batch = input_batch.to(device), target_batch.to(device)
     logits = model(input_batch)[:, -1, :]  # (B, T, C) -> (B, C)
     return nn.functional.cross_entropy(logits, target_batch)
+
+
+# The kit's name for it, beside the chapter-5 ``calc_loss_batch`` of next-token prediction.
+calc_loss_batch_classification = calc_loss_batch
 
 
 def calc_loss_loader_classification(data_loader, model, device, num_batches=None):
@@ -254,8 +258,7 @@ def calc_loss_loader_classification(data_loader, model, device, num_batches=None
     return total / num_batches
 
 
-# The book's chapter 6 code calls them by their chapter 5 names.
-calc_loss_batch = calc_loss_batch_classification
+# The book's chapter 6 code calls it by its chapter 5 name, as it does calc_loss_batch.
 calc_loss_loader = calc_loss_loader_classification
 
 

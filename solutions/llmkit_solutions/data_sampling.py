@@ -2,12 +2,14 @@
 
 Two samplers. The book's sliding window walks the text with a ``stride`` (``GPTDatasetV1``,
 ``create_dataloader_v1``); nanoGPT's random block sampler draws ``batch_size`` windows of
-``block_size`` tokens from random offsets. In both, the target is the input shifted by one token.
+``block_size`` tokens from random offsets. In both, the target is the input shifted by one token
+(``input_target_pair``). ``GPTDatasetV1``, ``create_dataloader_v1``, ``input_target_pair`` and
+``RandomBlockSampler`` are the answers of the stage-2 notebook, word for word.
 """
 
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -17,7 +19,7 @@ from llmkit.gpt2_bpe import gpt2_encoding
 from llmkit.tokenizers import encode_text
 
 
-def _check_window(n_tokens: int, max_length: int, stride: int | None = None) -> None:
+def check_window(n_tokens: int, max_length: int, stride: int | None = None) -> None:
     if max_length <= 0:
         raise LLMKitError(f"max_length must be positive, got {max_length}.")
     if stride is not None and stride <= 0:
@@ -29,36 +31,53 @@ def _check_window(n_tokens: int, max_length: int, stride: int | None = None) -> 
         )
 
 
-class TokenWindowDataset(Dataset):
-    """Windows of ``max_length`` ids every ``stride`` tokens; targets are the next ids."""
+def input_target_pair(token_ids, start, max_length):
+    """The ``max_length`` ids from ``start``, and the same window one token later: the ids to predict."""
+    input_ids = token_ids[start : start + max_length]
+    target_ids = token_ids[start + 1 : start + max_length + 1]
+    return input_ids, target_ids
 
-    def __init__(self, token_ids: Sequence[int], max_length: int, stride: int):
-        token_ids = torch.as_tensor(token_ids, dtype=torch.long)
-        _check_window(len(token_ids), max_length, stride)
+
+class GPTDatasetV1(Dataset):
+    """The book's dataset: tokenize ``txt``, then cut a ``max_length`` window every ``stride`` tokens."""
+
+    def __init__(self, txt, tokenizer, max_length, stride):
+        token_ids = torch.as_tensor(encode_text(tokenizer, txt), dtype=torch.long)
+        check_window(len(token_ids), max_length, stride)
         self.input_ids = []
         self.target_ids = []
+        # The last window must leave one token for its target: starts run up to len - max_length - 1.
         for start in range(0, len(token_ids) - max_length, stride):
-            self.input_ids.append(token_ids[start : start + max_length])
-            self.target_ids.append(token_ids[start + 1 : start + max_length + 1])
+            input_ids, target_ids = input_target_pair(token_ids, start, max_length)
+            self.input_ids.append(input_ids)
+            self.target_ids.append(target_ids)
 
-    def __len__(self) -> int:
+    def __len__(self):
         return len(self.input_ids)
 
-    def __getitem__(self, idx: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, idx):
         return self.input_ids[idx], self.target_ids[idx]
 
 
-class GPTDatasetV1(TokenWindowDataset):
-    """The book's dataset: tokenize ``txt``, then slide a ``max_length`` window by ``stride``."""
+class _PreTokenized:
+    """A stand-in tokenizer for ids that are already tokenized: ``encode`` returns them unchanged."""
 
-    def __init__(self, txt: str, tokenizer, max_length: int, stride: int):
-        super().__init__(encode_text(tokenizer, txt), max_length, stride)
+    def encode(self, token_ids):
+        return token_ids.tolist() if hasattr(token_ids, "tolist") else list(token_ids)
+
+
+class TokenWindowDataset(GPTDatasetV1):
+    """``GPTDatasetV1`` over ids already tokenized: windows of ``max_length`` every ``stride`` tokens."""
+
+    def __init__(self, token_ids: Sequence[int], max_length: int, stride: int):
+        super().__init__(token_ids, _PreTokenized(), max_length, stride)
 
 
 def create_dataloader_v1(txt, batch_size=4, max_length=256, stride=128, shuffle=True, drop_last=True,
                          num_workers=0):
-    """The book's loader over GPT-2 BPE ids (offline tiktoken)."""
-    dataset = GPTDatasetV1(txt, gpt2_encoding(), max_length, stride)
+    """The book's loader: GPT-2 BPE ids (offline tiktoken) cut into windows by ``GPTDatasetV1``."""
+    tokenizer = gpt2_encoding()
+    dataset = GPTDatasetV1(txt, tokenizer, max_length, stride)
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last,
                       num_workers=num_workers)
 
@@ -84,10 +103,9 @@ class RandomBlockSampler:
     so its state (``generator.get_state()``) is all a checkpoint needs to resume exactly.
     """
 
-    def __init__(self, token_ids, block_size: int, batch_size: int, num_batches: int | None = None,
-                 seed: int = 123):
+    def __init__(self, token_ids, block_size, batch_size, num_batches=None, seed=123):
         self.data = torch.as_tensor(token_ids, dtype=torch.long)
-        _check_window(len(self.data), block_size)
+        check_window(len(self.data), block_size)
         if batch_size <= 0:
             raise LLMKitError(f"batch_size must be positive, got {batch_size}.")
         self.block_size = block_size
@@ -96,16 +114,18 @@ class RandomBlockSampler:
         self.num_batches = num_batches or max(1, len(self.data) // (block_size * batch_size))
         self.generator = torch.Generator().manual_seed(seed)
 
-    def __len__(self) -> int:
+    def __len__(self):
         return self.num_batches
 
-    def get_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def get_batch(self):
+        # A start s needs s + block_size + 1 <= len(data): draw from [0, len(data) - block_size).
         starts = torch.randint(len(self.data) - self.block_size, (self.batch_size,), generator=self.generator)
-        x = torch.stack([self.data[s : s + self.block_size] for s in starts])  # (B, T)
-        y = torch.stack([self.data[s + 1 : s + 1 + self.block_size] for s in starts])  # (B, T)
+        pairs = [input_target_pair(self.data, int(s), self.block_size) for s in starts]
+        x = torch.stack([inputs for inputs, _ in pairs])  # (B, T)
+        y = torch.stack([targets for _, targets in pairs])  # (B, T)
         return x, y
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def __iter__(self):
         for _ in range(self.num_batches):
             yield self.get_batch()
 

@@ -149,21 +149,34 @@ def custom_collate_fn(batch, pad_token_id=50256, ignore_index=-100, allowed_max_
         raise LLMKitError("items are (prompt_length, ids) pairs; pass mask_prompt=True to custom_collate_fn.")
     batch_max_length = max(len(item) + 1 for item in batch)  # +1 for the end token
     inputs_list, targets_list = [], []
-    for row, item in enumerate(batch):
+    for item in batch:
         n = len(item)
         padded = list(item) + [pad_token_id] * (batch_max_length - n)  # (batch_max_length,)
         inputs = torch.tensor(padded[:-1])  # (L,)
         targets = torch.tensor(padded[1:])  # (L,): targets[i] is the id after inputs[i]
         # targets[n - 1] is the appended end token; positions after it are padding only.
         targets[n:] = ignore_index
-        if mask_prompt:
-            # targets[i] predicts token i + 1, so the first prompt_length - 1 targets are prompt.
-            targets[: max(prompt_lengths[row] - 1, 0)] = ignore_index
         if allowed_max_length is not None:
             inputs, targets = inputs[:allowed_max_length], targets[:allowed_max_length]
         inputs_list.append(inputs)
         targets_list.append(targets)
-    return torch.stack(inputs_list).to(device), torch.stack(targets_list).to(device)
+    inputs, targets = torch.stack(inputs_list), torch.stack(targets_list)  # (B, L) each
+    if mask_prompt:
+        targets = mask_prompt_targets(targets, prompt_lengths, ignore_index)
+    return inputs.to(device), targets.to(device)
+
+
+def mask_prompt_targets(targets, prompt_lengths, ignore_index=-100):
+    """A copy of ``targets`` (B, L) in which every target that predicts a prompt token is ``ignore_index``.
+
+    ``targets[b, i]`` is token ``i + 1`` of item ``b`` (the one after ``inputs[b, i]``), so the first
+    ``prompt_lengths[b] - 1`` targets of row ``b`` are prompt tokens; the target at
+    ``prompt_lengths[b] - 1`` is the first token of the response and is kept.
+    """
+    masked = targets.clone()
+    for row, prompt_length in enumerate(prompt_lengths):
+        masked[row, : max(prompt_length - 1, 0)] = ignore_index
+    return masked
 
 
 # --------------------------------------------------------------------------- evaluation

@@ -7,8 +7,9 @@ A frozen ``nn.Linear`` computes ``x @ W.T + b``. LoRA learns a correction of ran
 ``B`` starts at zero, so a freshly wrapped model computes exactly what the base model computed;
 training then moves only ``A`` and ``B`` (``r * (in_dim + out_dim)`` numbers per layer instead of
 ``in_dim * out_dim``). The book's names are ``LoRALayer``, ``LinearWithLoRA`` and
-``replace_linear_with_lora``; the kit adds ``apply_lora`` (choose which layers), ``merge_lora``
-(fold the update back into plain ``nn.Linear`` layers for export) and ``count_trainable``.
+``replace_linear_with_lora`` (``freeze_and_add_lora`` freezes first, the book's recipe); the kit
+adds ``apply_lora`` (choose which layers), ``merge_lora`` (fold the update back into plain
+``nn.Linear`` layers for export) and ``count_trainable``.
 """
 
 from __future__ import annotations
@@ -87,6 +88,16 @@ def replace_linear_with_lora(model, rank, alpha):
         elif not isinstance(module, LinearWithLoRA):  # never wrap an adapted layer a second time
             replace_linear_with_lora(module, rank, alpha)
     return model
+
+
+def freeze_and_add_lora(model, rank, alpha):
+    """The book's recipe in one call: freeze every parameter, then wrap each ``nn.Linear`` with LoRA.
+
+    Freezing comes first, so only the new ``A`` and ``B`` matrices train; returns ``model``.
+    """
+    for param in model.parameters():
+        param.requires_grad = False
+    return replace_linear_with_lora(model, rank, alpha)
 
 
 # --------------------------------------------------------------------------- kit extras

@@ -3,6 +3,8 @@
 The loss is cross-entropy between the logits at every position and the next token. The book's
 ``train_model_simple`` evaluates every ``eval_freq`` steps and prints a sample after each epoch;
 the kit's own trainer (``llmkit.training``) adds schedules, clipping, checkpoints and devices.
+``softmax_with_temperature`` and ``top_k_filter`` are the two steps the book's ``generate`` adds to
+greedy decoding (the kit's version is ``llmkit_solutions.gpt.next_token``).
 """
 
 from __future__ import annotations
@@ -40,6 +42,18 @@ def evaluate_model(model, train_loader, val_loader, device, eval_iter):
         val_loss = calc_loss_loader(val_loader, model, device, num_batches=eval_iter)
     model.train()
     return train_loss, val_loss
+
+
+def softmax_with_temperature(logits, temperature):
+    """Probabilities from ``logits / temperature``: below 1 sharper, above 1 flatter (last dim)."""
+    return torch.softmax(logits / temperature, dim=-1)
+
+
+def top_k_filter(logits, top_k):
+    """Keep the ``top_k`` largest logits of each row (last dim) and set the others to -inf."""
+    top_logits, _ = torch.topk(logits, top_k, dim=-1)  # (..., k), largest first
+    cutoff = top_logits[..., -1:]  # (..., 1): the k-th largest logit of each row
+    return torch.where(logits < cutoff, torch.full_like(logits, -torch.inf), logits)
 
 
 def generate_and_print_sample(model, tokenizer, device, start_context):

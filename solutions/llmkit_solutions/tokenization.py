@@ -1,8 +1,10 @@
 """Stage 1: turning text into token ids and back.
 
-``SimpleTokenizerV1/V2`` are the book's word-level tokenizers over a ``vocab`` dict; ``CharTokenizer``
-is the character-level one nanoGPT starts with (``stoi``/``itos``). Byte-level BPE trained from
-scratch lives in ``bpe.py``; GPT-2's own BPE is ``llmkit.gpt2_bpe.GPT2Tokenizer`` (tiktoken, offline).
+``build_vocab`` is the book's word vocabulary (the regex split, sorted unique words, then the special
+tokens); ``SimpleTokenizerV1/V2`` are the book's word-level tokenizers over such a ``vocab`` dict;
+``CharTokenizer`` is the character-level one nanoGPT starts with (``stoi``/``itos``). Byte-level BPE
+trained from scratch lives in ``bpe.py``; GPT-2's own BPE is ``llmkit.gpt2_bpe.GPT2Tokenizer``
+(tiktoken, offline). These definitions are the answers of the stage-1 notebook, word for word.
 """
 
 from __future__ import annotations
@@ -14,13 +16,13 @@ from typing import Iterable
 
 from llmkit.errors import LLMKitError
 from llmkit.io import atomic_write_text
-from llmkit.tokenizers import WORD_SPLIT, build_vocab
+from llmkit.tokenizers import WORD_SPLIT
 
 # Spaces the book's join puts before punctuation are removed again on decode.
 SPACE_BEFORE_PUNCT = r'\s+([,.?!"()\'])'
 
 
-def _read_json(path, kind: str) -> dict:
+def read_json(path, kind: str) -> dict:
     path = Path(path)
     if not path.is_file():
         raise LLMKitError(f"No {kind} file at {path}; check the path or save one with tokenizer.save(path).")
@@ -30,18 +32,30 @@ def _read_json(path, kind: str) -> dict:
         raise LLMKitError(f"{path} is not a {kind} file; load a file written by tokenizer.save(path).") from None
 
 
-def _check_vocab(vocab) -> None:
+def check_vocab(vocab) -> None:
     if not isinstance(vocab, dict) or not vocab:
         raise LLMKitError(
             "The vocabulary is empty; build one from a text first, e.g. vocab = build_vocab(text)."
         )
 
 
+def build_vocab(text, special_tokens=("<|endoftext|>", "<|unk|>")):
+    """The book's word vocabulary: sorted unique words of ``text``, then the special tokens."""
+    # Split on punctuation, "--" and whitespace; the capturing group keeps the punctuation as tokens.
+    pieces = re.split(r'([,.:;?_!"()\']|--|\s)', text)
+    words = [piece.strip() for piece in pieces if piece.strip()]
+    tokens = sorted(set(words))
+    if not tokens:
+        raise LLMKitError("Cannot build a vocabulary from empty text; pass a text with at least one word.")
+    tokens.extend(t for t in special_tokens if t not in tokens)
+    return {token: i for i, token in enumerate(tokens)}
+
+
 class SimpleTokenizerV1:
     """Word-level tokenizer: every word and punctuation mark must be in ``vocab``."""
 
     def __init__(self, vocab: dict[str, int]):
-        _check_vocab(vocab)
+        check_vocab(vocab)
         self.str_to_int = vocab
         self.int_to_str = {i: s for s, i in vocab.items()}
 
@@ -68,7 +82,7 @@ class SimpleTokenizerV1:
 
     @classmethod
     def load(cls, path):
-        return cls(_read_json(path, cls.__name__).get("vocab", {}))
+        return cls(read_json(path, cls.__name__).get("vocab", {}))
 
 
 class SimpleTokenizerV2(SimpleTokenizerV1):
@@ -78,7 +92,7 @@ class SimpleTokenizerV2(SimpleTokenizerV1):
     SPECIAL = ("<|endoftext|>", "<|unk|>")
 
     def __init__(self, vocab: dict[str, int]):
-        _check_vocab(vocab)
+        check_vocab(vocab)
         missing = [t for t in self.SPECIAL if t not in vocab]
         if missing:
             raise LLMKitError(
@@ -88,7 +102,7 @@ class SimpleTokenizerV2(SimpleTokenizerV1):
         super().__init__(vocab)
 
     def split(self, text: str) -> list[str]:
-        # Keep special tokens whole: the word split would cut "<|endoftext|>" at its "|".
+        # Keep special tokens whole even when glued to a word ("end.<|endoftext|>Next").
         pieces = []
         for part in re.split(r"(<\|[a-z]+\|>)", text):
             pieces.extend([part] if part in self.str_to_int else super().split(part))
@@ -103,13 +117,14 @@ class CharTokenizer:
     """Character-level tokenizer: one id per character, plus whole special tokens."""
 
     def __init__(self, chars: Iterable[str], special_tokens: Iterable[str] = ("<|endoftext|>",)):
-        alphabet = sorted(set(chars))
-        specials = [t for t in special_tokens if t not in alphabet]
-        if not alphabet and not specials:
+        chars = set(chars)
+        specials = [t for t in special_tokens if t not in chars]
+        if not chars and not specials:
             raise LLMKitError("The character set is empty; build it from a text: CharTokenizer.from_text(text).")
+        self.special_tokens = specials
+        alphabet = sorted(chars)  # sorted, so the ids never depend on set order
         self.stoi = {ch: i for i, ch in enumerate(alphabet + specials)}
         self.itos = {i: ch for ch, i in self.stoi.items()}
-        self.special_tokens = specials
         self.n_vocab = len(self.stoi)
         # Longest first, so one special token that contains another still wins.
         escaped = sorted(map(re.escape, specials), key=len, reverse=True)
@@ -146,8 +161,8 @@ class CharTokenizer:
 
     @classmethod
     def load(cls, path) -> "CharTokenizer":
-        payload = _read_json(path, "CharTokenizer")
+        payload = read_json(path, "CharTokenizer")
         return cls(payload.get("chars", []), payload.get("special_tokens", []))
 
 
-__all__ = ["SimpleTokenizerV1", "SimpleTokenizerV2", "CharTokenizer", "build_vocab"]
+__all__ = ["SimpleTokenizerV1", "SimpleTokenizerV2", "CharTokenizer", "build_vocab", "check_vocab", "read_json"]

@@ -11,14 +11,24 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 COURSE_ID = "llmkit-demo"
 ASSIGNMENT = "widgets-demo"
 HOLD_ENV = "LLMKIT_DEMO_HOLD"  # a file path: the training cell pauses at step HOLD_STEP until it exists
-HOLD_STEP = 12
+HOLD_STEP = 8
 SOLUTION = 'n_tokens = len(build_tokenizer("gpt2").encode("Hello world"))'
+
+
+def new_code_cell(source):
+    from nbformat.v4 import new_code_cell as make
+
+    return make(source)
+
+
+def new_markdown_cell(source):
+    from nbformat.v4 import new_markdown_cell as make
+
+    return make(source)
 
 
 def _nbgrader(cell, grade_id, *, solution=False, grade=False, locked=False, points=None):
@@ -31,6 +41,8 @@ def _nbgrader(cell, grade_id, *, solution=False, grade=False, locked=False, poin
 
 
 def _notebook(cells):
+    from nbformat.v4 import new_notebook
+
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
@@ -40,6 +52,7 @@ def _notebook(cells):
 SETUP = """\
 import os, time
 import torch
+torch.set_num_threads(1)  # a shared test machine
 import llmkit
 from llmkit.tokenizers import build_tokenizer, encode_text
 from llmkit.widgets import TrainingDashboard, attention_heatmap, generation_playground, tokenizer_explorer"""
@@ -59,7 +72,7 @@ from llmkit_solutions.data_sampling import random_block_loader, sliding_window_l
 gpt2 = build_tokenizer("gpt2")
 ids = encode_text(gpt2, load_corpus("builtin").text)
 split = int(0.9 * len(ids))
-train_loader = random_block_loader(ids[:split], batch_size=4, max_length=32, num_batches=8, seed=1)
+train_loader = random_block_loader(ids[:split], batch_size=4, max_length=32, num_batches=6, seed=1)
 eval_loaders = {{name: sliding_window_loader(part, batch_size=4, max_length=32, shuffle=False, drop_last=False)
                 for name, part in (("train", ids[:split]), ("val", ids[split:]))}}
 
@@ -69,6 +82,7 @@ def hold_for_screenshot(record):
     # browser test can photograph the dashboard mid-run. Without it (or once the file exists), no effect.
     flag = os.environ.get("{HOLD_ENV}")
     if flag and record["kind"] == "train" and record["step"] == {HOLD_STEP}:
+        dashboard.refresh()  # draw the plot up to this step before pausing
         deadline = time.time() + 90
         while not os.path.exists(flag) and time.time() < deadline:
             time.sleep(0.1)
@@ -76,10 +90,9 @@ def hold_for_screenshot(record):
 
 dashboard = TrainingDashboard(title="tiny GPT on the builtin corpus")
 state = train(model, train_loader, eval_loaders,
-              TrainConfig(epochs=3, max_steps=20, lr=3e-3, warmup_steps=2, eval_every=5, eval_batches=2,
+              TrainConfig(epochs=2, max_steps=12, lr=3e-3, warmup_steps=2, eval_every=4, eval_batches=2,
                           sample_prompt="The", sample_tokens=10),
-              tokenizer=gpt2, callbacks=[dashboard, hold_for_screenshot])
-dashboard"""
+              tokenizer=gpt2, callbacks=[dashboard, hold_for_screenshot])  # shows itself at the first event"""
 
 PLAYGROUND = 'generation_playground(model, tokenizer="gpt2", prompt="The", max_tokens=12)'
 
@@ -111,6 +124,8 @@ def broken_notebook():
 
 
 def write_notebook(nb, path: Path) -> Path:
+    import nbformat
+
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, str(path))
     return path
@@ -126,7 +141,8 @@ def course_layout(base: Path) -> dict:
         folder.mkdir(parents=True, exist_ok=True)
     settings = (f"c = get_config()\nc.CourseDirectory.course_id = {COURSE_ID!r}\n"
                 f"c.Exchange.root = {str(layout['exchange'])!r}\n")
-    (layout["course"] / "nbgrader_config.py").write_text(settings + f"c.CourseDirectory.root = {str(layout['course'])!r}\n")
+    course_root = f"c.CourseDirectory.root = {str(layout['course'])!r}\n"
+    (layout["course"] / "nbgrader_config.py").write_text(settings + course_root)
     (layout["home"] / "nbgrader_config.py").write_text(settings)
     return layout
 
@@ -152,5 +168,6 @@ def release_assignments(layout: dict, repo_course: Path | None = None) -> list[s
         for step in (api.generate_assignment, api.release_assignment):
             result = step(name)
             if not result["success"]:
-                raise RuntimeError(f"nbgrader {step.__name__}({name!r}) failed:\n{result.get('error') or result.get('log')}")
+                detail = result.get("error") or result.get("log")
+                raise RuntimeError(f"nbgrader {step.__name__}({name!r}) failed:\n{detail}")
     return names

@@ -22,7 +22,7 @@ import pytest
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage"]
-WIDGET_MANAGER_ROUTE = "**/jupyterlab_widgets/**"  # where JupyterLab serves the ipywidgets manager's JS
+NOTEBOOK = ".jp-NotebookPanel:not(.lm-mod-hidden)"  # the notebook in the visible tab
 
 
 def in_ci() -> bool:
@@ -35,6 +35,16 @@ def require(ok: bool, message: str) -> None:
         if in_ci():
             pytest.fail(message + " (CI=true: the browser test must run here)", pytrace=False)
         pytest.skip(message)
+
+
+def require_browser_stack() -> str:
+    """Chromium, Playwright, JupyterLab, ipywidgets and nbgrader, or skip/fail (see ``require``); the browser path."""
+    import importlib.util
+
+    for module, install in (("jupyterlab", "jupyterlab"), ("ipywidgets", "ipywidgets"), ("nbgrader", "nbgrader"),
+                            ("nbformat", "nbformat")):
+        require(importlib.util.find_spec(module) is not None, f"{module} is missing; `pip install {install}`")
+    return chromium_path()
 
 
 def chromium_path() -> str:
@@ -54,12 +64,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+LAB_SETTINGS = {
+    # no news/update toasts over the screenshots
+    ("apputils-extension", "notification"): {"fetchNews": "false", "checkForUpdates": False, "doNotDisturbMode": True},
+    # start the notebook's own kernel (python3) without asking
+    ("notebook-extension", "tracker"): {"autoStartDefaultKernel": True},
+}
+
+
 def _lab_settings(settings_dir: Path) -> None:
-    """Quiet JupyterLab: no news/update toasts covering the screenshots."""
-    plugin = settings_dir / "@jupyterlab" / "apputils-extension"
-    plugin.mkdir(parents=True, exist_ok=True)
-    (plugin / "notification.jupyterlab-settings").write_text(
-        json.dumps({"fetchNews": "false", "checkForUpdates": False, "doNotDisturbMode": True}))
+    for (extension, plugin), values in LAB_SETTINGS.items():
+        folder = settings_dir / "@jupyterlab" / extension
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{plugin}.jupyterlab-settings").write_text(json.dumps(values))
 
 
 @contextmanager
@@ -74,7 +91,8 @@ def jupyterlab(root: Path, work: Path, env_extra: dict | None = None, timeout: f
     for name in ("config", "data", "runtime", "settings", "workspaces", "ipython"):
         (work / name).mkdir(parents=True, exist_ok=True)
     _lab_settings(work / "settings")
-    env = {k: v for k, v in os.environ.items() if k not in {"LLMKIT_NO_WIDGETS", "NBGRADER_EXECUTION", "JPY_SESSION_NAME"}}
+    dropped = {"LLMKIT_NO_WIDGETS", "NBGRADER_EXECUTION", "JPY_SESSION_NAME"}  # the kernels must show widgets
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
     env.update({"JUPYTER_CONFIG_DIR": str(work / "config"), "JUPYTER_DATA_DIR": str(work / "data"),
                 "JUPYTER_RUNTIME_DIR": str(work / "runtime"), "IPYTHONDIR": str(work / "ipython"),
                 "JUPYTER_PLATFORM_DIRS": "1", "PYTHONUNBUFFERED": "1"})
@@ -129,17 +147,40 @@ def screenshot(target, path: Path) -> Path:
 
 
 def open_lab(page, base: str, token: str, path: str = "", timeout: float = 60.0):
-    """Open JupyterLab (on a notebook when ``path`` is given) and wait until the shell is up."""
-    url = f"{base}/lab/tree/{path}?token={token}" if path else f"{base}/lab?token={token}"
+    """Open JupyterLab (on a notebook when ``path`` is given) and wait until the shell is up.
+
+    Each call uses a new, empty workspace, so tabs left open by an earlier page are not restored
+    (and "Run All" cannot land on another notebook).
+    """
+    workspace = f"test-{secrets.token_hex(4)}"
+    url = f"{base}/lab/workspaces/{workspace}" + (f"/tree/{path}" if path else "") + f"?token={token}"
     page.goto(url)
     page.wait_for_selector("#jp-main-dock-panel", timeout=timeout * 1000)
     if path.endswith(".ipynb"):
-        page.wait_for_selector(".jp-NotebookPanel .jp-Notebook .jp-Cell", timeout=timeout * 1000)
-        wait_kernel_idle(page, timeout)
+        wait_notebook_ready(page, timeout)
+
+
+def wait_notebook_ready(page, timeout: float = 60.0):
+    """The visible notebook has its cells and an idle kernel."""
+    page.wait_for_selector(f"{NOTEBOOK} .jp-Notebook .jp-Cell", timeout=timeout * 1000)
+    wait_kernel_idle(page, timeout)
+    accept_kernel_dialog(page)
+
+
+def accept_kernel_dialog(page, wait: float = 1.0) -> bool:
+    """Accept a "Select Kernel" dialog (default: the notebook's python3) if one shows within ``wait`` s."""
+    dialog = page.locator(".jp-Dialog", has_text="Select Kernel")
+    try:
+        dialog.wait_for(state="visible", timeout=wait * 1000)
+    except Exception:  # noqa: BLE001 - playwright's TimeoutError: no dialog, nothing to do
+        return False
+    dialog.locator(".jp-Dialog-button.jp-mod-accept").click()
+    dialog.wait_for(state="hidden")
+    return True
 
 
 def wait_kernel_idle(page, timeout: float = 60.0):
-    page.wait_for_selector(".jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status='idle']",
+    page.wait_for_selector(f"{NOTEBOOK} .jp-Notebook-ExecutionIndicator[data-status='idle']",
                            state="attached", timeout=timeout * 1000)
 
 
@@ -151,7 +192,7 @@ def menu_command(page, menu: str, command: str):
 
 def code_cell(page, index: int):
     """The index-th code cell of the open notebook (0-based, markdown cells not counted)."""
-    return page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-CodeCell").nth(index)
+    return page.locator(f"{NOTEBOOK} .jp-Notebook .jp-CodeCell").nth(index)
 
 
 def wait_cell_done(page, index: int, timeout: float = 120.0):
@@ -159,18 +200,19 @@ def wait_cell_done(page, index: int, timeout: float = 120.0):
     prompt = code_cell(page, index).locator(".jp-InputArea-prompt")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        text = prompt.inner_text().strip()
+        text = (prompt.text_content() or "").strip()  # textContent: off-screen cells are not laid out
         if text.startswith("[") and any(ch.isdigit() for ch in text):
             return text
         time.sleep(0.1)
-    raise TimeoutError(f"code cell {index} did not finish within {timeout:.0f} s (prompt {prompt.inner_text()!r})")
+    raise TimeoutError(f"code cell {index} did not finish within {timeout:.0f} s (prompt {prompt.text_content()!r})")
 
 
-def wait_for_widget(page, index: int, css_class: str, timeout: float = 30.0):
+def wait_for_widget(page, index: int, css_class: str, timeout: float = 30.0, failure_shot: Path | None = None):
     """The rendered ipywidgets view (``.lm-Widget.jupyter-widgets.<css_class>``) in code cell ``index``.
 
     A static fallback (HTML/PNG), an error, "Loading widget..." or a view the widget manager failed to
-    create do not count. Raises the builtin TimeoutError with the cell's output text otherwise.
+    create do not count. Raises the builtin TimeoutError with the cell's output text otherwise (after
+    saving a screenshot of the page to ``failure_shot`` when given).
     """
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -180,7 +222,9 @@ def wait_for_widget(page, index: int, css_class: str, timeout: float = 30.0):
         view.wait_for(state="visible", timeout=timeout * 1000)
     except PlaywrightTimeout:
         outputs = code_cell(page, index).locator(".jp-OutputArea")
-        shown = outputs.first.inner_text()[:400] if outputs.count() else "(no output)"
+        shown = (outputs.first.text_content() or "")[:400] if outputs.count() else "(no output)"
+        if failure_shot is not None:
+            screenshot(page, failure_shot)
         raise TimeoutError(f"no rendered widget {selector!r} in code cell {index} after {timeout:.0f} s; "
                            f"the cell shows: {shown!r}") from None
     return view

@@ -1,0 +1,687 @@
+"""Hidden-test checks for stage 5: the GPT architecture and text generation.
+
+Modules are built with a tiny config and seeded; the student's weights (with seeded noise added, so
+LayerNorm's ``scale``/``shift`` are not the identity) are copied into the reference, outputs are
+compared on seeded inputs, and on a mismatch the output of each known-wrong variant is computed to
+name the mistake. Generation is checked with the reference model (so an earlier mistake in the
+model does not count twice), a recorder that sees what the model was fed, and sampling statistics.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+
+import torch
+from torch import nn
+
+from . import GradingError, assert_defined_in_notebook, call_checked, close, fail_with_diagnosis, seeded, transplant
+
+TINY = {"vocab_size": 40, "context_length": 12, "emb_dim": 16, "n_heads": 2, "n_layers": 2, "drop_rate": 0.0,
+        "qkv_bias": False}
+BOOK_TOTAL, BOOK_TIED = 163_009_536, 124_412_160
+
+HINTS = {
+    "unbiased": "the variance is the unbiased one (divides by n - 1); use var(dim=-1, keepdim=True, unbiased=False) "
+                "(or correction=0), as GPT-2's LayerNorm does.",
+    "no_eps": "eps is missing: divide by torch.sqrt(var + self.eps) with eps = 1e-5, so a row with zero variance "
+              "does not divide by zero.",
+    "eps_outside": "eps is added outside the square root; the book divides by torch.sqrt(var + eps).",
+    "norm_dim": "the statistics are taken over the wrong dimension; normalise each vector over its last "
+                "dimension (dim=-1, keepdim=True).",
+    "no_affine": "scale and shift are not applied: return self.scale * normalised + self.shift.",
+    "var_not_std": "the centred input is divided by the variance; divide by the standard deviation "
+                   "torch.sqrt(var + eps).",
+    "gelu_exact": "this is the exact GELU (with erf); GPT-2 uses the tanh approximation "
+                  "0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x ** 3))).",
+    "gelu_no_sqrt": "the factor inside tanh is 2 / pi; it is its square root, sqrt(2 / pi).",
+    "gelu_coefficient": "the cubic coefficient is wrong; it is 0.044715.",
+    "gelu_no_half": "the factor 0.5 in front is missing.",
+    "gelu_no_cube": "the cubic term is missing: tanh(sqrt(2 / pi) * (x + 0.044715 * x ** 3)).",
+    "relu": "this is ReLU; GPT-2's activation is GELU (tanh approximation).",
+    "ff_no_activation": "there is no activation between the two linear layers; put GELU() between them.",
+    "ff_relu": "the activation is ReLU; use the GELU you wrote.",
+    "ff_exact": "the activation is the exact GELU (nn.GELU() defaults to erf); use the GELU you wrote "
+                "(tanh approximation).",
+    "post_norm": "the LayerNorms come after the shortcut additions (post-norm, the original transformer); GPT-2 "
+                 "normalises before each sub-layer: x = x + att(norm1(x)), then x = x + ff(norm2(x)).",
+    "no_shortcut_att": "the shortcut around the attention is missing: add the block's input back after "
+                       "the attention (x = drop_shortcut(att(norm1(x))) + shortcut).",
+    "no_shortcut_ff": "the shortcut around the feed-forward part is missing: add x back after ff(norm2(x)).",
+    "no_shortcuts": "both shortcut connections are missing: add each sub-layer's input back to its output.",
+    "shortcut_after_norm": "the shortcut is saved after the LayerNorm; save the block's input before norm1 "
+                           "(and before norm2), so the shortcut carries the unnormalised x.",
+    "norms_swapped": "norm1 and norm2 are swapped: norm1 goes before the attention, norm2 before the feed-forward.",
+    "no_norm1": "norm1 is not applied before the attention.",
+    "no_norm2": "norm2 is not applied before the feed-forward part.",
+    "no_pos": "the position embeddings are missing: add pos_emb(torch.arange(start, start + seq_len)).",
+    "no_final_norm": "final_norm is not applied before out_head.",
+    "softmax_out": "the model returns probabilities; return the logits (out_head's output) without a softmax.",
+    "pos_from_ids": "the position embeddings are looked up with the token ids; use the positions "
+                    "torch.arange(start, start + seq_len).",
+    "tied": "out_head shares its weight with tok_emb (tied); the book's GPTModel gives out_head its own weight "
+            "(tying is counted separately as 124,412,160).",
+    "head_bias": "out_head has a bias; GPT-2's output head has none: nn.Linear(emb_dim, vocab_size, bias=False).",
+    "order": "the modules are built in a different order from the book's (tok_emb, pos_emb, drop_emb, trf_blocks, "
+             "final_norm, out_head), so seed 123 does not give the book's weights.",
+    "cache_positions": "the positions ignore start: with a kv_cache the new tokens sit at positions start, "
+                       "start + 1, ...; use torch.arange(start, start + seq_len).",
+    "no_crop": "the context is not cropped: feed the model only the last context_size tokens, idx[:, -context_size:].",
+    "first_position": "the next token is chosen from the first position's logits; use the last one, logits[:, -1, :].",
+    "next_shape": "the new ids must have shape (batch, 1): take argmax over the last dimension (the vocabulary), "
+                  "dim=-1, with keepdim=True, then torch.cat along dim=1.",
+    "argmin": "argmin picks the least likely token; greedy decoding takes argmax.",
+    "temperature_times": "the logits are multiplied by the temperature; divide them: logits / temperature.",
+    "temperature_ignored": "the temperature is ignored; divide the logits by it before the softmax.",
+    "greedy_only": "with temperature > 0 the next id should be sampled (torch.multinomial on the softmax), "
+                   "not taken with argmax.",
+    "uniform": "every token is equally likely: the softmax runs over the wrong dimension; use dim=-1.",
+    "top_k_ignored": "top_k is ignored: keep only the k largest logits (set the rest to -inf) before sampling.",
+    "top_k_minus_one": "one token too few is kept: mask logits < the k-th largest, not <=.",
+    "top_k_plus_one": "one token too many is kept: the cutoff is the k-th largest logit, top_logits[:, -1:].",
+    "top_k_zero": "the tokens outside the top k are set to 0; set them to -inf so their probability is 0.",
+    "top_k_rows": "the cutoff must be one value per row, shape (batch, 1): top_logits[:, -1:] (or [:, [-1]]).",
+    "eos_appended": "eos_id is appended before stopping; stop as soon as it is drawn, without adding it.",
+    "eos_ignored": "generation does not stop at eos_id: break out of the loop when the next id is eos_id.",
+    "not_forwarded": "generate samples greedily although temperature > 0: pass temperature and top_k on to "
+                     "next_token.",
+}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _with_hint(err: GradingError, hint: str | None) -> GradingError:
+    return GradingError(f"{err} Likely mistake: {hint}" if hint else str(err))
+
+
+def _perturb(module: nn.Module, seed: int) -> None:
+    """Add seeded noise to every parameter, so identity LayerNorms and swapped modules become visible."""
+    g = seeded(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(0.3 * torch.randn(p.shape, generator=g, dtype=p.dtype))
+
+
+def _transplant(student, reference, what):
+    src = [tuple(p.shape) for _, p in student.named_parameters()]
+    dst = [tuple(p.shape) for _, p in reference.named_parameters()]
+    if sorted(src) != sorted(dst):
+        names = ", ".join(f"{n}{tuple(p.shape)}" for n, p in student.named_parameters())
+        raise GradingError(f"{what}'s parameters [{names}] do not match the book's "
+                           f"[{', '.join(f'{n}{tuple(p.shape)}' for n, p in reference.named_parameters())}]; "
+                           "keep the book's layers, names and sizes.")
+    try:
+        transplant(student, reference)
+    except GradingError:
+        raise GradingError(f"{what}'s parameters could not be matched to the book's by name or order; keep the "
+                           "book's names (" + ", ".join(n for n, _ in reference.named_parameters()) + ").") from None
+
+
+def _same_as_reference(student_sub, reference_sub, x) -> bool:
+    with torch.no_grad():
+        try:
+            return close(student_sub(x), reference_sub(x))
+        except Exception:
+            return False
+
+
+def _accepts_kv_cache(module) -> bool:
+    try:
+        return "kv_cache" in inspect.signature(module.forward).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _check_dropout_off_in_eval(module, x, name):
+    module.eval()
+    with torch.no_grad():
+        first, second = call_checked(f"{name}.forward", module, x), module(x)
+    if not torch.allclose(first, second, equal_nan=True):
+        raise GradingError(f"{name} gives different outputs for the same input in eval mode: dropout is active "
+                           "in eval; use nn.Dropout layers (model.eval() switches them off).")
+
+
+# --------------------------------------------------------------------------- LayerNorm
+
+
+def layer_norm(x, scale, shift, eps=1e-5, unbiased=False, dim=-1, eps_outside=False, affine=True, std=True):
+    """Reference LayerNorm with switchable mistakes."""
+    mean = x.mean(dim=dim, keepdim=True)
+    var = x.var(dim=dim, keepdim=True, unbiased=unbiased)
+    denom = (torch.sqrt(var) + eps if eps_outside else torch.sqrt(var + eps)) if std else var + eps
+    norm = (x - mean) / denom
+    return scale * norm + shift if affine else norm
+
+
+def check_layer_norm(cls):
+    from llmkit_solutions.gpt import LayerNorm
+
+    assert_defined_in_notebook(cls)
+    dim = 8
+    student = call_checked(f"LayerNorm({dim})", cls, dim)
+    shapes = sorted(tuple(p.shape) for p in student.parameters())
+    if shapes != [(dim,), (dim,)]:
+        raise GradingError(f"LayerNorm({dim}) has parameters of shapes {shapes}; it needs two trainable vectors of "
+                           f"size emb_dim: scale = nn.Parameter(torch.ones(emb_dim)) and shift (zeros).")
+    reference = LayerNorm(dim)
+    x = torch.randn(2, 5, dim, generator=seeded(51))
+    fresh = call_checked("LayerNorm.forward", student, x)
+    _transplant(student, reference, "LayerNorm")
+    with torch.no_grad():
+        if close(student(x), reference(x)) and not close(fresh, LayerNorm(dim)(x)):
+            raise GradingError("A new LayerNorm should leave normalised vectors unchanged: start scale at ones and "
+                               "shift at zeros.")
+    _perturb(student, 52)
+    _transplant(student, reference, "LayerNorm")
+    constant = torch.full((1, dim), 3.0)
+    cases = [x, 0.01 * torch.randn(4, dim, generator=seeded(53)) + 2.0,  # small variance: eps matters
+             3.0 * torch.randn(3, 2, dim, generator=seeded(54)) - 1.0]
+    with torch.no_grad():
+        for inputs in cases:
+            out = call_checked(f"LayerNorm.forward on shape {tuple(inputs.shape)}", student, inputs)
+            expected = reference(inputs)
+            if not close(out, expected):
+                s, b = reference.scale, reference.shift
+                variants = {name: (layer_norm(inputs, s, b, **kw), HINTS[name]) for name, kw in {
+                    "unbiased": dict(unbiased=True), "no_eps": dict(eps=0.0), "eps_outside": dict(eps_outside=True),
+                    "no_affine": dict(affine=False), "var_not_std": dict(std=False)}.items()}
+                if inputs.dim() == 3:
+                    variants["norm_dim"] = (layer_norm(inputs, s, b, dim=1), HINTS["norm_dim"])
+                    variants["norm_dim_0"] = (layer_norm(inputs, s, b, dim=0), HINTS["norm_dim"])
+                fail_with_diagnosis(f"LayerNorm's output on inputs of shape {tuple(inputs.shape)}", out, expected,
+                                    variants)
+        out = call_checked("LayerNorm.forward on a constant vector", student, constant)
+        if not torch.isfinite(out).all():
+            raise GradingError(f"LayerNorm returns NaN for a vector whose entries are all equal: {HINTS['no_eps']}")
+
+
+# --------------------------------------------------------------------------- GELU
+
+
+def gelu(x, coefficient=0.044715, root=True, half=0.5, cube=True):
+    factor = math.sqrt(2.0 / math.pi) if root else 2.0 / math.pi
+    inner = factor * (x + coefficient * x ** 3) if cube else factor * x
+    return half * x * (1.0 + torch.tanh(inner))
+
+
+def _gelu_variants(x):
+    return {"gelu_exact": (nn.functional.gelu(x), HINTS["gelu_exact"]),
+            "gelu_no_sqrt": (gelu(x, root=False), HINTS["gelu_no_sqrt"]),
+            "gelu_coefficient": (gelu(x, coefficient=0.44715), HINTS["gelu_coefficient"]),
+            "gelu_no_half": (gelu(x, half=1.0), HINTS["gelu_no_half"]),
+            "gelu_no_cube": (gelu(x, cube=False), HINTS["gelu_no_cube"]),
+            "relu": (torch.relu(x), HINTS["relu"])}
+
+
+def check_gelu(cls):
+    from llmkit_solutions.gpt import GELU
+
+    assert_defined_in_notebook(cls)
+    student = call_checked("GELU()", cls)
+    reference = GELU()
+    for x in (torch.linspace(-5, 5, 101), torch.randn(2, 3, 7, generator=seeded(55))):
+        out = call_checked(f"GELU on shape {tuple(x.shape)}", student, x)
+        expected = reference(x)
+        if not isinstance(out, torch.Tensor) or not close(out, expected):
+            if not isinstance(out, torch.Tensor):
+                raise GradingError(f"GELU should return a tensor, got {type(out).__name__}.")
+            fail_with_diagnosis(f"GELU's output on shape {tuple(x.shape)}", out, expected, _gelu_variants(x))
+
+
+# --------------------------------------------------------------------------- FeedForward
+
+
+def check_feed_forward(cls):
+    from llmkit_solutions.gpt import FeedForward
+
+    assert_defined_in_notebook(cls)
+    cfg = dict(TINY)
+    E = cfg["emb_dim"]
+    torch.manual_seed(56)
+    student = call_checked("FeedForward(cfg)", cls, cfg)
+    reference = FeedForward(cfg)
+    shapes = sorted(tuple(p.shape) for p in student.parameters())
+    expected_shapes = sorted([(4 * E, E), (4 * E,), (E, 4 * E), (E,)])
+    if shapes != expected_shapes:
+        raise GradingError(f"FeedForward's parameters have shapes {shapes}, expected {expected_shapes}: two "
+                           f"nn.Linear layers, emb_dim -> 4 * emb_dim and 4 * emb_dim -> emb_dim, with biases.")
+    _transplant(student, reference, "FeedForward")
+    x = torch.randn(2, 5, E, generator=seeded(57))
+    with torch.no_grad():
+        out = call_checked("FeedForward.forward", student, x)
+        expected = reference(x)
+        if not close(out, expected):
+            first, last = reference.layers[0], reference.layers[2]
+            h = first(x)
+            variants = {"ff_no_activation": (last(h), HINTS["ff_no_activation"]),
+                        "ff_relu": (last(torch.relu(h)), HINTS["ff_relu"]),
+                        "ff_exact": (last(nn.functional.gelu(h)), HINTS["ff_exact"])}
+            own_gelu = _explain_own_gelu(student)
+            if own_gelu:
+                raise GradingError(own_gelu)
+            fail_with_diagnosis("FeedForward's output", out, expected, variants)
+
+
+def _explain_own_gelu(student):
+    """If the student's FeedForward uses their own GELU class and that GELU is wrong, say so."""
+    from llmkit_solutions.gpt import GELU
+
+    for module in student.modules():
+        if type(module).__name__ == "GELU" and type(module).__module__ == "__main__":
+            x = torch.linspace(-4, 4, 33)
+            if not _same_as_reference(module, GELU(), x):
+                return ("FeedForward uses your GELU, which does not match the tanh-approximation GELU yet; fix GELU "
+                        "first (see its test).")
+    return None
+
+
+# --------------------------------------------------------------------------- TransformerBlock
+
+
+def block_forward(ref, x, variant=None):
+    """The reference TransformerBlock's forward (eval mode) with switchable mistakes."""
+    n1, n2, att, ff = ref.norm1, ref.norm2, ref.att, ref.ff
+    if variant == "post_norm":
+        x = n1(x + att(x))
+        return n2(x + ff(x))
+    if variant == "norms_swapped":
+        n1, n2 = n2, n1
+    if variant == "no_norm1":
+        n1 = nn.Identity()
+    if variant == "no_norm2":
+        n2 = nn.Identity()
+    after_norm = {"shortcut_after_norm": (1, 2), "shortcut_after_norm1": (1,), "shortcut_after_norm2": (2,)}.get(
+        variant, ())
+    h = n1(x)
+    a = att(h)
+    base = h if 1 in after_norm else x
+    x = a if variant in ("no_shortcut_att", "no_shortcuts") else base + a
+    h = n2(x)
+    f = ff(h)
+    base = h if 2 in after_norm else x
+    return f if variant in ("no_shortcut_ff", "no_shortcuts") else base + f
+
+
+BLOCK_VARIANTS = ("post_norm", "no_shortcut_att", "no_shortcut_ff", "no_shortcuts", "shortcut_after_norm",
+                  "shortcut_after_norm1", "shortcut_after_norm2", "norms_swapped", "no_norm1", "no_norm2")
+HINTS["shortcut_after_norm1"] = HINTS["shortcut_after_norm2"] = HINTS["shortcut_after_norm"]
+
+
+def _explain_parts(student, reference, x):
+    """Name a wrong LayerNorm or FeedForward inside the block (written earlier in the notebook)."""
+    for name, what in (("norm1", "LayerNorm"), ("norm2", "LayerNorm"), ("ff", "FeedForward")):
+        mine, ref = getattr(student, name, None), getattr(reference, name)
+        if isinstance(mine, nn.Module) and not _same_as_reference(mine, ref, x):
+            return (f"the block's {name} is your {what}, which does not match the reference yet; fix {what} first "
+                    "(see its test).")
+    return None
+
+
+def check_transformer_block(cls):
+    from llmkit_solutions.gpt import TransformerBlock
+
+    assert_defined_in_notebook(cls)
+    cfg = dict(TINY)
+    x = torch.randn(2, 7, cfg["emb_dim"], generator=seeded(58))
+    _check_dropout_off_in_eval(call_checked("TransformerBlock(cfg with drop_rate=0.5)", cls,
+                                            {**cfg, "drop_rate": 0.5}), x, "TransformerBlock")
+    torch.manual_seed(59)
+    student = call_checked("TransformerBlock(cfg)", cls, cfg).eval()
+    reference = TransformerBlock(cfg).eval()
+    _perturb(student, 60)
+    _transplant(student, reference, "TransformerBlock")
+    with torch.no_grad():
+        out = call_checked("TransformerBlock.forward", student, x)
+        expected = reference(x)
+        if not close(out, expected):
+            part = _explain_parts(student, reference, x)
+            if part:
+                raise GradingError(f"TransformerBlock's output differs from the reference: {part}")
+            variants = {v: (block_forward(reference, x, v), HINTS[v]) for v in BLOCK_VARIANTS}
+            fail_with_diagnosis("TransformerBlock's output", out, expected, variants)
+
+
+# --------------------------------------------------------------------------- GPTModel
+
+
+def _count(model):
+    return sum(p.numel() for p in model.parameters())
+
+
+def _check_book_counts(cls):
+    from llmkit_solutions.gpt import GPT_CONFIG_124M
+
+    with torch.device("meta"):
+        model = call_checked("GPTModel(GPT_CONFIG_124M) on the meta device", cls, dict(GPT_CONFIG_124M))
+    total = _count(model)
+    if total == BOOK_TOTAL:
+        return
+    vocab, emb = GPT_CONFIG_124M["vocab_size"], GPT_CONFIG_124M["emb_dim"]
+    hint = {BOOK_TIED: HINTS["tied"], BOOK_TOTAL + vocab: HINTS["head_bias"],
+            BOOK_TIED + vocab: HINTS["tied"] + " " + HINTS["head_bias"]}.get(total)
+    detail = f"GPTModel(GPT_CONFIG_124M) has {total:,} parameters; the book's has {BOOK_TOTAL:,}."
+    if hint is None and total - BOOK_TOTAL == 2 * emb * GPT_CONFIG_124M["n_layers"]:
+        hint = "each block has one LayerNorm too many."
+    raise GradingError(f"{detail} Likely mistake: {hint}" if hint else detail)
+
+
+def gpt_forward(ref, idx, variant=None):
+    T = idx.shape[1]
+    tok = ref.tok_emb(idx)
+    if variant == "no_pos":
+        x = tok
+    elif variant == "pos_from_ids":
+        x = tok + ref.pos_emb(idx)
+    else:
+        x = tok + ref.pos_emb(torch.arange(T))
+    x = ref.trf_blocks(x)
+    if variant != "no_final_norm":
+        x = ref.final_norm(x)
+    logits = ref.out_head(x)
+    return torch.softmax(logits, dim=-1) if variant == "softmax_out" else logits
+
+
+def check_gpt_model(cls):
+    from llmkit_solutions.gpt import GPTModel, generate, supports_kv_cache
+
+    assert_defined_in_notebook(cls)
+    _check_book_counts(cls)
+    cfg = dict(TINY)
+    ids = torch.randint(0, cfg["context_length"], (2, 7), generator=seeded(61))  # also valid positions
+    _check_dropout_off_in_eval(call_checked("GPTModel(cfg with drop_rate=0.5)", cls, {**cfg, "drop_rate": 0.5}),
+                               ids, "GPTModel")
+    torch.manual_seed(62)
+    student = call_checked("GPTModel(cfg)", cls, cfg).eval()
+    torch.manual_seed(62)
+    reference = GPTModel(cfg).eval()
+    with torch.no_grad():
+        same_seed = _same_as_reference(student, reference, ids)
+    _perturb(student, 63)
+    _transplant(student, reference, "GPTModel")
+    full = torch.randint(0, cfg["vocab_size"], (1, cfg["context_length"]), generator=seeded(64))
+    with torch.no_grad():
+        for x in (ids, full):
+            out = call_checked(f"GPTModel.forward on ids of shape {tuple(x.shape)}", student, x)
+            expected = reference(x)
+            if not close(out, expected):
+                blocks = getattr(student, "trf_blocks", None)
+                if isinstance(blocks, nn.Sequential) and len(blocks) == len(reference.trf_blocks):
+                    h = torch.randn(2, 5, cfg["emb_dim"], generator=seeded(65))
+                    if not _same_as_reference(blocks[0], reference.trf_blocks[0], h):
+                        raise GradingError("GPTModel's output differs from the reference: its blocks are your "
+                                           "TransformerBlock, which does not match the reference yet; fix it first "
+                                           "(see its test).")
+                    final = getattr(student, "final_norm", None)
+                    if isinstance(final, nn.Module) and not _same_as_reference(final, reference.final_norm, h):
+                        raise GradingError("GPTModel's output differs from the reference: final_norm is your "
+                                           "LayerNorm, which does not match the reference yet; fix LayerNorm first.")
+                names = ["no_pos", "no_final_norm", "softmax_out"]
+                if int(x.max()) < cfg["context_length"]:
+                    names.append("pos_from_ids")
+                variants = {v: (gpt_forward(reference, x, v), HINTS[v]) for v in names}
+                fail_with_diagnosis(f"GPTModel's logits for ids of shape {tuple(x.shape)}", out, expected, variants)
+    if not same_seed:
+        raise GradingError(f"GPTModel computes the right logits, but {HINTS['order']}")
+    # The kit generates with a kv_cache: the new token's position must start where the cache ends.
+    # (A model without the kv_cache lines, like the book's, is simply used without a cache.)
+    blocks = getattr(student, "trf_blocks", [])
+    if not (_accepts_kv_cache(student) and all(_accepts_kv_cache(b) for b in blocks) and supports_kv_cache(student)):
+        return
+    prompt = ids[:1, :4]
+    try:
+        cached = generate(student, prompt, 5, cfg["context_length"], use_cache=True)
+    except Exception as exc:  # noqa: BLE001 - the student's forward raised on the cached path
+        raise GradingError(f"GPTModel.forward with a kv_cache raised {type(exc).__name__}: {exc}. "
+                           f"Likely mistake: {HINTS['cache_positions']}") from None
+    if not torch.equal(cached, generate(student, prompt, 5, cfg["context_length"])):
+        raise GradingError(f"GPTModel gives other tokens with a kv_cache than without. Likely mistake: "
+                           f"{HINTS['cache_positions']}")
+
+
+# --------------------------------------------------------------------------- generation
+
+
+class Recorder(nn.Module):
+    """Wraps a model and remembers the lengths of the inputs it was given."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+        self.lengths = []
+
+    def forward(self, idx, *args, **kwargs):
+        self.lengths.append(idx.shape[1])
+        return self.model(idx, *args, **kwargs)
+
+
+def _greedy(model, idx, steps, context_size, crop=True, position=-1, pick=torch.argmax):
+    for _ in range(steps):
+        with torch.no_grad():
+            logits = model(idx[:, -context_size:] if crop else idx)[:, position, :]
+        idx = torch.cat((idx, pick(logits, dim=-1, keepdim=True)), dim=1)
+    return idx
+
+
+def _reference_model(seed=66, context_length=12):
+    from llmkit_solutions.gpt import GPTModel
+
+    torch.manual_seed(seed)
+    return GPTModel({**TINY, "context_length": context_length}).eval()
+
+
+def _check_greedy_generation(name, call, context_size=6, steps=6):
+    """Greedy decoding beside the reference: cropping, last position, argmax shape."""
+    model = _reference_model()
+    prompt = torch.randint(0, TINY["vocab_size"], (2, 4), generator=seeded(67))
+    recorder = Recorder(model)
+    try:
+        out = call_checked(f"{name}(model, idx of shape (2, 4), {steps}, context_size={context_size})", call,
+                           recorder, prompt.clone(), steps, context_size)
+    except GradingError as err:
+        text = str(err)
+        shape_error = any(s in text for s in ("same number of dimensions", "Sizes of tensors must match",
+                                              "size of tensor", "dimension"))
+        raise _with_hint(err, HINTS["next_shape"] if shape_error else None) from None
+    expected = _greedy(model, prompt, steps, context_size)
+    if not isinstance(out, torch.Tensor):
+        raise GradingError(f"{name} should return the ids as a tensor, got {type(out).__name__}.")
+    if out.shape != expected.shape:
+        hint = HINTS["next_shape"] if out.shape[0] != 2 or out.shape[1] > expected.shape[1] else None
+        raise _with_hint(GradingError(f"{name} returned ids of shape {tuple(out.shape)}, expected "
+                                      f"{tuple(expected.shape)} (the prompt plus {steps} new ids)."), hint)
+    if max(recorder.lengths, default=0) > context_size:
+        raise GradingError(f"{name} fed the model {max(recorder.lengths)} tokens with context_size={context_size}. "
+                           f"Likely mistake: {HINTS['no_crop']}")
+    if not torch.equal(out, expected):
+        variants = {"first_position": _greedy(model, prompt, steps, context_size, position=0),
+                    "argmin": _greedy(model, prompt, steps, context_size, pick=torch.argmin)}
+        hint = next((HINTS[k] for k, v in variants.items() if torch.equal(out, v)), None)
+        if not torch.equal(out[:, :4], prompt):
+            hint = "the prompt must stay at the start of the returned ids; append the new ids after it."
+        raise _with_hint(GradingError(f"{name} chose other tokens than greedy decoding: got {out[:, 4:].tolist()}, "
+                                      f"expected {expected[:, 4:].tolist()}."), hint)
+
+
+def check_generate_text_simple(fn):
+    assert_defined_in_notebook(fn)
+    _check_greedy_generation("generate_text_simple", fn)
+
+
+# ---- sampling
+
+
+def _top_k_probs(logits, k, temperature, mode="ok"):
+    """Expected next-token probabilities for one row of logits, with switchable top-k mistakes."""
+    if k is not None and mode != "ignored":
+        kth = torch.topk(logits, min(k, logits.numel())).values[-1]
+        if mode == "minus_one":
+            logits = torch.where(logits <= kth, torch.tensor(-torch.inf), logits)
+        elif mode == "plus_one":
+            kth = torch.topk(logits, min(k + 1, logits.numel())).values[-1]
+            logits = torch.where(logits < kth, torch.tensor(-torch.inf), logits)
+        elif mode == "zero":
+            logits = torch.where(logits < kth, torch.zeros_like(logits), logits)
+        else:
+            logits = torch.where(logits < kth, torch.tensor(-torch.inf), logits)
+    return torch.softmax(logits / temperature, dim=-1)
+
+
+def _frequencies(samples: torch.Tensor, vocab: int) -> torch.Tensor:
+    return torch.bincount(samples.flatten().long(), minlength=vocab)[:vocab].float() / samples.numel()
+
+
+def _tv(p, q) -> float:
+    return 0.5 * float((p - q).abs().sum())
+
+
+def _diagnose_sampling(freq, logits, temperature, top_k, batch_rows=None):
+    """The hint of the wrong distribution closest to the observed frequencies, if one is close."""
+    vocab = logits.numel()
+    candidates = {
+        "temperature_times": _top_k_probs(logits * temperature * temperature, top_k, temperature),
+        "temperature_ignored": _top_k_probs(logits, top_k, 1.0),
+        "greedy_only": nn.functional.one_hot(logits.argmax(), vocab).float(),
+        "uniform": torch.full((vocab,), 1.0 / vocab),
+    }
+    if top_k is not None:
+        candidates.update(top_k_ignored=_top_k_probs(logits, top_k, temperature, "ignored"),
+                          top_k_minus_one=_top_k_probs(logits, top_k, temperature, "minus_one"),
+                          top_k_plus_one=_top_k_probs(logits, top_k, temperature, "plus_one"),
+                          top_k_zero=_top_k_probs(logits, top_k, temperature, "zero"))
+    if batch_rows is not None and top_k is None:  # softmax over the batch: each column sums to 1
+        rows, counts = batch_rows
+        column_sums = (counts[:, None] * torch.exp(rows / temperature)).sum(dim=0)
+        wrong = torch.exp(logits / temperature) / column_sums
+        candidates["uniform"] = wrong / wrong.sum()
+    best = min(candidates, key=lambda k: _tv(freq, candidates[k]))
+    return HINTS[best] if _tv(freq, candidates[best]) < 0.04 else None
+
+
+SAMPLING_CASES = ((2.0, None), (0.5, None), (1.0, 3), (0.7, 4))
+
+
+def check_next_token(fn):
+    from llmkit_solutions.gpt import next_token as reference
+
+    assert_defined_in_notebook(fn)
+    vocab = 8
+    logits = torch.randn(5, vocab, generator=seeded(68)) * 2
+    for kwargs in ({}, {"temperature": 0.0}, {"temperature": 0.0, "top_k": 3}):
+        try:
+            out = call_checked(f"next_token(logits of shape (5, 8), {kwargs})", fn, logits.clone(), **kwargs)
+        except GradingError as err:
+            rows_hint = "top_k" in kwargs and ("size of tensor" in str(err) or "must match" in str(err))
+            raise _with_hint(err, HINTS["top_k_rows"] if rows_hint else None) from None
+        expected = reference(logits, **kwargs)
+        if not isinstance(out, torch.Tensor) or out.shape != expected.shape:
+            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise GradingError(f"next_token returned {shape}, expected shape (batch, 1) = (5, 1). "
+                               f"Likely mistake: {HINTS['next_shape']}")
+        if not torch.equal(out, expected):
+            raise GradingError(f"With temperature 0 next_token should return the argmax of each row; got "
+                               f"{out.flatten().tolist()}, expected {expected.flatten().tolist()}.")
+    # Sampling: two different rows, each repeated, so frequencies estimate each row's distribution.
+    rows = torch.randn(2, vocab, generator=seeded(69)) * 1.5
+    n = 6000
+    batch = rows.repeat_interleave(n, dim=0)  # (2n, vocab)
+    for temperature, top_k in SAMPLING_CASES:
+        torch.manual_seed(70)
+        what = f"next_token(logits of shape {tuple(batch.shape)}, temperature={temperature}, top_k={top_k})"
+        try:
+            out = call_checked(what, fn, batch.clone(), temperature=temperature, top_k=top_k)
+        except GradingError as err:
+            rows_hint = top_k is not None and ("size of tensor" in str(err) or "must match" in str(err))
+            raise _with_hint(err, HINTS["top_k_rows"] if rows_hint else None) from None
+        if not isinstance(out, torch.Tensor) or out.shape != (2 * n, 1):
+            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise GradingError(f"{what} returned {shape}, expected (batch, 1). Likely mistake: {HINTS['next_shape']}")
+        for r in range(2):
+            freq = _frequencies(out[r * n:(r + 1) * n], vocab)
+            expected = _top_k_probs(rows[r], top_k, temperature)
+            if _tv(freq, expected) > 0.04:
+                hint = _diagnose_sampling(freq, rows[r], temperature, top_k, (rows, torch.tensor([n, n]).float()))
+                if hint is None and r == 1 and top_k is not None:
+                    hint = HINTS["top_k_rows"]
+                detail = (f"{what}: the sampled ids do not follow softmax(logits / temperature) over the top-k logits "
+                          f"(row {r}: frequencies {[round(v, 2) for v in freq.tolist()]}, expected "
+                          f"{[round(v, 2) for v in expected.tolist()]}).")
+                raise GradingError(f"{detail} Likely mistake: {hint}" if hint else detail)
+
+
+# ---- generate
+
+
+class Counter(nn.Module):
+    """A toy model whose most likely next id is (last id + 1) % vocab; the same logits at every position."""
+
+    def __init__(self, vocab=10):
+        super().__init__()
+        self.vocab = vocab
+
+    def forward(self, idx, kv_cache=None):
+        nxt = (idx + 1) % self.vocab  # (B, T)
+        return 5.0 * nn.functional.one_hot(nxt, self.vocab).float()
+
+
+class FixedLogits(nn.Module):
+    """A toy model that predicts the same distribution whatever it is given."""
+
+    def __init__(self, logits):
+        super().__init__()
+        self.logits = logits
+
+    def forward(self, idx, kv_cache=None):
+        return self.logits.expand(idx.shape[0], idx.shape[1], -1)
+
+
+def check_generate(fn):
+    from llmkit_solutions.gpt import generate as reference
+
+    assert_defined_in_notebook(fn)
+    _check_greedy_generation("generate", fn)
+    # eos: the counter model counts 3, 4, 5, ...; with eos_id=7 generation stops before appending 7.
+    prompt = torch.tensor([[2, 3]])
+    out = call_checked("generate(counter model, [[2, 3]], 8, 4, eos_id=7)", fn, Counter(), prompt.clone(), 8, 4,
+                       eos_id=7)
+    expected = reference(Counter(), prompt, 8, 4, eos_id=7)
+    if not torch.equal(out, expected):
+        hint = None
+        if isinstance(out, torch.Tensor) and out.dim() == 2 and out.shape[0] == 1:
+            if out.shape[1] == expected.shape[1] + 1 and int(out[0, -1]) == 7:
+                hint = HINTS["eos_appended"]
+            elif out.shape[1] == prompt.shape[1] + 8:
+                hint = HINTS["eos_ignored"]
+        raise _with_hint(GradingError(f"generate with eos_id=7 returned {out.tolist()}, expected {expected.tolist()}."),
+                         hint)
+    # Sampling from a model whose distribution never changes: with temperature only, one step for a
+    # batch of many rows; with top-k, many steps for one row (the book's top-k handles batch 1 only).
+    vocab = 8
+    logits = torch.randn(vocab, generator=seeded(71)) * 1.5
+    for temperature, top_k, rows, steps in ((1.5, None, 4000, 1), (0.8, 3, 1, 2000)):
+        torch.manual_seed(72)
+        what = f"generate(..., temperature={temperature}, top_k={top_k}) for {rows} row(s), {steps} new token(s)"
+        out = call_checked(what, fn, FixedLogits(logits), torch.zeros(rows, 1, dtype=torch.long), steps, 1,
+                           temperature=temperature, top_k=top_k)
+        if not isinstance(out, torch.Tensor) or out.shape != (rows, 1 + steps):
+            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise GradingError(f"{what} returned {shape}, expected {(rows, 1 + steps)}.")
+        freq = _frequencies(out[:, 1:], vocab)
+        expected = _top_k_probs(logits, top_k, temperature)
+        if _tv(freq, expected) > 0.05:
+            hint = _diagnose_sampling(freq, logits, temperature, top_k)
+            if hint == HINTS["greedy_only"]:
+                hint = HINTS["not_forwarded"]
+            detail = (f"{what}: the sampled ids do not follow the expected distribution (frequencies "
+                      f"{[round(v, 2) for v in freq.tolist()]}, expected {[round(v, 2) for v in expected.tolist()]}).")
+            raise GradingError(f"{detail} Likely mistake: {hint}" if hint else detail)
+    if "use_cache" in inspect.signature(fn).parameters:
+        model = _reference_model(seed=73)
+        prompt = torch.randint(0, TINY["vocab_size"], (2, 3), generator=seeded(74))
+        plain = call_checked("generate(model, idx, 12, 12)", fn, model, prompt.clone(), 12, 12)
+        cached = call_checked("generate(model, idx, 12, 12, use_cache=True)", fn, model, prompt.clone(), 12, 12,
+                              use_cache=True)
+        if not torch.equal(plain, cached):
+            raise GradingError("generate gives other ids with use_cache=True than without; keep the given cache lines "
+                               "and compute idx_next from logits[:, -1, :] in both cases.")
+

@@ -1,0 +1,355 @@
+"""Hidden-test checks for stage 9: instruction fine-tuning.
+
+Each ``check_*`` runs the student's function or class on small seeded inputs (a toy character
+tokenizer, random id lists), compares the result with the reference solution, and on a mismatch
+names the known mistake whose result the student's matches: an ``### Input:`` section for an empty
+input, padding not masked with -100, the first pad not kept as the end token, no truncation to
+``allowed_max_length``, inputs and targets not shifted, the prompt mask off by one, and so on.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from . import GradingError, assert_defined_in_notebook, call_checked, seeded
+
+PAD = 50256
+PREAMBLE = ("Below is an instruction that describes a task. "
+            "Write a response that appropriately completes the request.")
+RESPONSE_HEADER = "\n\n### Response:\n"
+
+ENTRIES = [
+    {"instruction": "Give the plural of the noun.", "input": "fox", "output": "foxes"},
+    {"instruction": "What is 12 plus 30?", "input": "", "output": "42"},
+    {"instruction": "Sort these words alphabetically.", "input": "pear, apple, fig", "output": "apple, fig, pear"},
+    {"instruction": "Name a colour of the sky on a clear day.", "input": "", "output": "Blue."},
+    {"instruction": "Rewrite in the passive voice.", "input": "The dog found the ball.\nIt was red.",
+     "output": "The ball was found by the dog. It was red."},
+]
+
+
+def _describe(value, limit=120):
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _first_difference(got, expected):
+    """Where two strings first differ, shown with a little context on both sides."""
+    i = next((k for k, (a, b) in enumerate(zip(got, expected)) if a != b), min(len(got), len(expected)))
+    start = max(0, i - 25)
+    return f"at character {i}: yours {got[start:i + 25]!r}, expected {expected[start:i + 25]!r}"
+
+
+class CharTokenizer:
+    """A toy tokenizer for the checks: one id (3..202) per character."""
+
+    def encode(self, text, **kwargs):  # **kwargs: students may pass allowed_special=...
+        return [3 + ord(ch) % 200 for ch in text]
+
+    def decode(self, ids):
+        return "".join(chr(int(i) - 3) for i in ids)
+
+
+# --------------------------------------------------------------------------- the prompt
+
+
+def check_format_input(fn):
+    """The Alpaca prompt, exactly; ``### Input:`` only when the input is not empty."""
+    from llmkit_solutions.instruction import format_input
+
+    assert_defined_in_notebook(fn)
+    for entry in ENTRIES:
+        what = f"format_input({_describe(entry, 70)})"
+        got = call_checked(what, fn, dict(entry))
+        expected = format_input(entry)
+        if got == expected:
+            continue
+        if not isinstance(got, str):
+            raise GradingError(f"{what} returned {type(got).__name__}; return the prompt as one string.")
+        if not entry["input"] and got.rstrip() == (expected + "\n\n### Input:").rstrip():
+            raise GradingError(f"{what}: the prompt has an '### Input:' section although the input is empty; add "
+                               "that section only when entry['input'] is not empty.")
+        if entry["input"] and "### Input:" not in got:
+            raise GradingError(f"{what}: the '### Input:' section is missing; add '\\n\\n### Input:\\n' + the input "
+                               "when entry['input'] is not empty.")
+        if got.startswith(expected) and "### Response:" in got[len(expected):]:
+            raise GradingError(f"{what}: the prompt already holds '### Response:'; format_input stops after the "
+                               "instruction (and input): the response header is added with the output.")
+        if got.replace("\n\n", "\n") == expected.replace("\n\n", "\n"):
+            raise GradingError(f"{what}: the sections must be separated by an empty line ('\\n\\n### "
+                               "Instruction:\\n'); {_first_difference(got, expected)}.")
+        if not got.startswith(PREAMBLE):
+            raise GradingError(f"{what}: the prompt must start with the preamble {PREAMBLE!r}; "
+                               f"{_first_difference(got, expected)}.")
+        raise GradingError(f"{what} differs from the Alpaca prompt {_first_difference(got, expected)}.")
+
+
+def _as_ids(item, what):
+    try:
+        return [int(i) for i in (item.tolist() if isinstance(item, torch.Tensor) else item)]
+    except (TypeError, ValueError):
+        raise GradingError(f"{what} should be a list of token ids, got {_describe(item)}.") from None
+
+
+def check_instruction_dataset(cls):
+    """Item i is the ids of format_input(entry) + '\\n\\n### Response:\\n' + output; mask_prompt items are pairs."""
+    from llmkit_solutions.instruction import InstructionDataset, format_input
+
+    assert_defined_in_notebook(cls)
+    tokenizer = CharTokenizer()
+    entries = [dict(e) for e in ENTRIES]
+    # The student's own format_input, if there is one: a mistake there already cost its points.
+    own_format = getattr(getattr(cls, "__init__", None), "__globals__", {}).get("format_input")
+    student = call_checked("InstructionDataset(data, tokenizer)", cls, entries, tokenizer)
+    reference = InstructionDataset(entries, tokenizer)
+    if call_checked("len(InstructionDataset(data, tokenizer))", len, student) != len(entries):
+        raise GradingError(f"len(InstructionDataset(data, tokenizer)) is {len(student)}, expected {len(entries)}: "
+                           "one item per entry.")
+    for i, entry in enumerate(entries):
+        what = f"InstructionDataset(data, tokenizer)[{i}]"
+        got = _as_ids(call_checked(what, student.__getitem__, i), what)
+        if got == reference[i]:
+            continue
+        if callable(own_format):
+            try:
+                prompt = own_format(dict(entry))
+                if isinstance(prompt, str) and got == tokenizer.encode(prompt + RESPONSE_HEADER + entry["output"]):
+                    continue
+            except Exception:
+                pass
+        prompt = format_input(entry)
+        text = tokenizer.decode(got) if all(3 <= v < 203 for v in got) else None
+        if got == tokenizer.encode(prompt + entry["output"]) or got == tokenizer.encode(prompt + "\n" + entry["output"]):
+            raise GradingError(f"{what}: the response header is missing; the text is format_input(entry) + "
+                               "'\\n\\n### Response:\\n' + entry['output'].")
+        if got == tokenizer.encode(prompt) or got == tokenizer.encode(prompt + RESPONSE_HEADER):
+            raise GradingError(f"{what}: the output is missing; the text is format_input(entry) + "
+                               "'\\n\\n### Response:\\n' + entry['output'].")
+        detail = _first_difference(text, prompt + RESPONSE_HEADER + entry["output"]) if text is not None else ""
+        raise GradingError(f"{what} differs from the encoded prompt + response {detail}.")
+    masked = call_checked("InstructionDataset(data, tokenizer, mask_prompt=True)", cls, entries, tokenizer,
+                          mask_prompt=True)
+    expected = InstructionDataset(entries, tokenizer, mask_prompt=True)
+    for i in range(len(entries)):
+        got = call_checked(f"InstructionDataset(..., mask_prompt=True)[{i}]", masked.__getitem__, i)
+        if not (isinstance(got, tuple) and len(got) == 2 and got[0] == expected[i][0]
+                and _as_ids(got[1], "the ids") == expected[i][1]):
+            raise GradingError("with mask_prompt=True the items are not (prompt_length, ids): keep the given lines, "
+                               "and name the prompt text `prompt` and the token ids `ids` as they expect.")
+
+
+# --------------------------------------------------------------------------- batches
+
+
+def _batch(seed, sizes):
+    g = seeded(seed)
+    return [torch.randint(0, 1000, (n,), generator=g).tolist() for n in sizes]
+
+
+def _collate_variants(batch, pad, ignore, allowed):
+    """Inputs and targets of known-wrong collate functions, as lists."""
+    longest = max(len(item) for item in batch)
+
+    def build(extra_end=True, mask="after_first", shift=True, cut=True):
+        inputs, targets = [], []
+        width = longest + 1 if extra_end else longest
+        for item in batch:
+            padded = item + [pad] * (width - len(item))
+            x = padded[:-1] if shift else padded
+            y = padded[1:] if shift else list(padded)
+            n = len(item)
+            if mask == "after_first":
+                y = y[:n] + [ignore] * (len(y) - n)
+            elif mask == "all":
+                y = y[: n - 1] + [ignore] * (len(y) - n + 1)
+            if cut and allowed is not None:
+                x, y = x[:allowed], y[:allowed]
+            inputs.append(x)
+            targets.append(y)
+        return inputs, targets
+
+    return {
+        "no_mask": (build(mask="none"), "the padding is not masked: in the targets, replace every pad after the "
+                    "first with ignore_index (-100), so the loss skips it."),
+        "mask_all": (build(mask="all"), "every pad is masked, the first one too: keep the first pad in the targets "
+                     "as the end-of-text token the model must learn to emit; mask only the pads after it."),
+        "no_cut": (build(cut=False), "no truncation to allowed_max_length: cut inputs and targets to "
+                   "allowed_max_length when it is given."),
+        "no_shift": (build(shift=False), "inputs and targets are not shifted: the targets are the inputs moved one "
+                     "position to the left (targets = padded[1:], inputs = padded[:-1])."),
+        "no_end_token": (build(extra_end=False), "no end token is added: pad every item to the longest length + 1, "
+                         "so even the longest item gets one <|endoftext|> to predict."),
+    }
+
+
+def _to_lists(out, what):
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        raise GradingError(f"{what} should return (inputs, targets), got {_describe(out)}.")
+    inputs, targets = out
+    if not isinstance(inputs, torch.Tensor) or not isinstance(targets, torch.Tensor):
+        raise GradingError(f"{what} should return two tensors, got {type(inputs).__name__} and "
+                           f"{type(targets).__name__}; stack the rows with torch.stack.")
+    if inputs.dtype != torch.long or targets.dtype != torch.long:
+        raise GradingError(f"{what} returns {inputs.dtype} / {targets.dtype}; token ids must be torch.long.")
+    if inputs.device.type != "cpu" or targets.device.type != "cpu":
+        raise GradingError(f"{what} with device='cpu' returns tensors on {inputs.device}; move them to device.")
+    return inputs.tolist(), targets.tolist()
+
+
+def check_custom_collate_fn(fn):
+    """The book's padding, end token, -100 masking and truncation; the items themselves unchanged."""
+    from llmkit_solutions.instruction import custom_collate_fn
+
+    assert_defined_in_notebook(fn)
+    cases = [
+        ([[0, 1, 2, 3, 4], [5, 6], [7, 8, 9]], {}),
+        (_batch(61, (6, 2, 9, 4)), {}),
+        (_batch(62, (3, 7, 5)), dict(pad_token_id=0, ignore_index=-1)),
+        (_batch(63, (8, 3, 11, 6)), dict(allowed_max_length=7)),
+        (_batch(64, (5, 5)), dict(allowed_max_length=3, pad_token_id=7, ignore_index=-5)),
+    ]
+    for batch, kwargs in cases:
+        batch = [[v if v != kwargs.get("pad_token_id", PAD) else v + 1 for v in item] for item in batch]
+        args = "".join(f", {k}={v}" for k, v in kwargs.items())
+        what = f"custom_collate_fn({_describe(batch, 60)}{args})"
+        before = [list(item) for item in batch]
+        got = _to_lists(call_checked(what, fn, batch, device="cpu", **kwargs), what)
+        if batch != before:
+            raise GradingError(f"{what} changes the items it is given (e.g. item += [pad]): copy each item first, "
+                               "or the dataset's items grow with every batch.")
+        expected = _to_lists(custom_collate_fn(before, **kwargs), "the reference")
+        if got == expected:
+            continue
+        pad, ignore = kwargs.get("pad_token_id", PAD), kwargs.get("ignore_index", -100)
+        if any(ignore in row for row in got[0]):
+            raise GradingError(f"{what}: the inputs contain ignore_index; only the targets are masked, the inputs "
+                               "keep their pad ids.")
+        for name, (variant, hint) in _collate_variants(before, pad, ignore, kwargs.get("allowed_max_length")).items():
+            if list(variant) == list(got) and list(variant) != list(expected):
+                raise GradingError(f"{what} differs from the reference. Likely mistake: {hint}")
+        if got[0] != expected[0]:
+            raise GradingError(f"{what}: inputs {got[0]} differ from the expected {expected[0]}.")
+        raise GradingError(f"{what}: targets {got[1]} differ from the expected {expected[1]}.")
+
+
+def check_mask_prompt_targets(fn):
+    """The first prompt_length - 1 targets of each row become ignore_index; the first response token stays."""
+    from llmkit_solutions.instruction import mask_prompt_targets
+
+    assert_defined_in_notebook(fn)
+    g = seeded(71)
+    cases = [
+        (torch.randint(0, 500, (3, 10), generator=g), [4, 1, 7], {}),
+        (torch.randint(0, 500, (2, 6), generator=g), [9, 3], dict(ignore_index=-1)),
+    ]
+    cases[0][0][1, 8:] = -100  # padding already masked: it must stay masked
+    for targets, lengths, kwargs in cases:
+        what = f"mask_prompt_targets(targets, {lengths}" + "".join(f", {k}={v}" for k, v in kwargs.items()) + ")"
+        original = targets.clone()
+        out = call_checked(what, fn, targets.clone(), list(lengths), **kwargs)
+        if out is None:
+            raise GradingError(f"{what} returned None; return the masked targets (a tensor).")
+        if not isinstance(out, torch.Tensor):
+            raise GradingError(f"{what} returned {type(out).__name__}; return a tensor shaped like targets.")
+        expected = mask_prompt_targets(original, lengths, **kwargs)
+        if out.shape == expected.shape and torch.equal(out, expected):
+            continue
+        ignore = kwargs.get("ignore_index", -100)
+
+        def masked(keep_back, value):
+            v = original.clone()
+            for row, n in enumerate(lengths):
+                v[row, : max(n - keep_back, 0)] = value
+            return v
+
+        variants = {
+            "the first response token is hidden too: targets[i] predicts token i + 1, so mask only the first "
+            "prompt_length - 1 targets of each row.": masked(0, ignore),
+            "one prompt token too few is masked: mask the first prompt_length - 1 targets of each row.":
+                masked(2, ignore),
+        }
+        if ignore != -100:
+            variants["the masked targets hold -100 although ignore_index says otherwise; use ignore_index."] = \
+                masked(1, -100)
+        for hint, variant in variants.items():
+            if out.shape == variant.shape and torch.equal(out, variant):
+                raise GradingError(f"{what} differs from the reference. Likely mistake: {hint}")
+        raise GradingError(f"{what} gives {out.tolist()}, expected {expected.tolist()}: set the first "
+                           "prompt_length - 1 targets of each row to ignore_index and keep the rest.")
+
+
+# --------------------------------------------------------------------------- splitting and scoring
+
+
+def check_split_instructions(fn):
+    """(train, test, validation) = 85 / 10 / rest, int-rounded, in file order."""
+    assert_defined_in_notebook(fn)
+    for n, fractions in ((53, ()), (47, ()), (40, (0.5, 0.3))):
+        data = [{"instruction": f"task {i}", "input": "", "output": str(i)} for i in range(n)]
+        train_frac, test_frac = fractions or (0.85, 0.1)
+        what = f"split_instructions(data of {n}" + (f", {train_frac}, {test_frac}" if fractions else "") + ")"
+        parts = call_checked(what, fn, list(data), *fractions)
+        if not isinstance(parts, (list, tuple)) or len(parts) != 3:
+            raise GradingError(f"{what} should return three lists (train, test, validation), got {_describe(parts)}.")
+        train, test, val = (list(p) for p in parts)
+        n_train, n_test = int(n * train_frac), int(n * test_frac)
+        expected = (data[:n_train], data[n_train:n_train + n_test], data[n_train + n_test:])
+        if (train, test, val) == expected:
+            continue
+        sizes, want = (len(train), len(test), len(val)), tuple(len(p) for p in expected)
+        if sizes == (want[0], want[2], want[1]) and sizes != want:
+            raise GradingError(f"{what} returns (train, validation, test); the book's order is train, test, "
+                               "validation.")
+        if sizes != want:
+            if sizes[0] == round(n * train_frac) or sizes[1] == round(n * test_frac):
+                raise GradingError(f"{what} gives sizes {sizes}, expected {want}: round down with int(), as the book "
+                                   "does; validation gets the rest.")
+            raise GradingError(f"{what} gives sizes {sizes}, expected {want} (int(n * train_frac), "
+                               "int(n * test_frac), the rest).")
+        raise GradingError(f"{what}: the entries are reordered; cut the data in file order, without shuffling.")
+
+
+def check_score_responses(fn):
+    """{'n', 'exact_match', 'normalised_match'} as fractions: stripped equality and normalised equality."""
+    from llmkit_solutions.instruction import score_responses
+
+    assert_defined_in_notebook(fn)
+    entries = [{"instruction": "i", "input": "", "output": out} for out in
+               ("Paris", "foxes", "The ball was found.", "42", "apple, fig", "Blue", "ten")]
+    cases = [
+        ["Paris", " foxes\n", "the ball was found", "41", "Apple fig", "blue.", "ten"],
+        ["Paris", "foxes", "The ball was found.", "42", "apple, fig", "Blue", "ten"],
+        ["", "no", "The ball was found!", "42 ", "apple fig", "BLUE", "Ten."],
+    ]
+    for responses in cases:
+        what = f"score_responses(entries, {_describe(responses, 70)})"
+        got = call_checked(what, fn, [dict(e) for e in entries], list(responses))
+        expected = score_responses(entries, responses)
+        if not isinstance(got, dict):
+            raise GradingError(f"{what} returned {type(got).__name__}; return a dict with the keys n, exact_match "
+                               "and normalised_match.")
+        missing = [k for k in expected if k not in got]
+        if missing:
+            raise GradingError(f"{what} lacks the key(s) {', '.join(missing)}; return n, exact_match and "
+                               "normalised_match.")
+        for key in ("n", "exact_match", "normalised_match"):
+            value, want = got[key], expected[key]
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                raise GradingError(f"{what}[{key!r}] is {_describe(got[key])}; it should be a number.") from None
+            if abs(value - want) < 1e-9:
+                continue
+            if abs(value - 100 * want) < 1e-6 and key != "n":
+                raise GradingError(f"{what}[{key!r}] is {value}: return a fraction between 0 and 1, not a "
+                                   "percentage.")
+            if key == "exact_match":
+                unstripped = sum(e["output"] == r for e, r in zip(entries, responses)) / len(entries)
+                if abs(value - unstripped) < 1e-9:
+                    raise GradingError(f"{what}['exact_match'] is {value:.4f}, expected {want:.4f}: strip surrounding "
+                                       "whitespace from both texts before comparing.")
+            if key == "normalised_match":
+                raise GradingError(f"{what}['normalised_match'] is {value:.4f}, expected {want:.4f}: compare "
+                                   "normalise(output) with normalise(response) (lowercase, no punctuation, single "
+                                   "spaces).")
+            raise GradingError(f"{what}[{key!r}] is {value}, expected {want}.")

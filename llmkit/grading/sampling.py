@@ -1,0 +1,332 @@
+"""Hidden-test checks for stage 2: input/target pairs, the book's dataset and loader, the random sampler.
+
+Each ``check_*`` runs the student's code on seeded token streams whose ids tell their own positions,
+compares with the reference, and names the known mistake (targets not shifted by one, wrong stride,
+off-by-one window count, shuffle not seeded, ...). Helpers the student wrote in earlier exercises are
+swapped for the reference while a later exercise is checked, so one mistake costs points once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+
+import torch
+
+from . import GradingError, assert_defined_in_notebook, call_checked
+
+BOOK_TEXT = "Hello, do you like tea? <|endoftext|> In the sunlit terraces of someunknownPlace."
+BOOK_IDS = [15496, 11, 466, 345, 588, 8887, 30, 220, 50256, 554, 262, 4252, 18250, 8812, 2114, 286, 617,
+            34680, 27271, 13]
+BOOK_LOADER_DEFAULTS = {"batch_size": 4, "max_length": 256, "stride": 128, "shuffle": True, "drop_last": True,
+                        "num_workers": 0}
+
+HINTS = {
+    "not_shifted": "targets not shifted by one: the targets are the inputs moved one token later, "
+                   "token_ids[start + 1 : start + max_length + 1].",
+    "shift_two": "the targets are shifted by two tokens; shift them by exactly one.",
+    "shift_back": "the targets are shifted the wrong way; they are the tokens one position later, not earlier.",
+    "window_long": "the inputs or targets hold max_length + 1 ids; each holds exactly max_length ids.",
+    "window_short": "the inputs or targets hold max_length - 1 ids; each holds exactly max_length ids.",
+    "stride_one": "wrong stride: the windows start one token apart; successive windows start `stride` tokens "
+                  "apart, range(0, len(token_ids) - max_length, stride).",
+    "stride_length": "wrong stride: the windows start max_length tokens apart; step by `stride`, "
+                     "range(0, len(token_ids) - max_length, stride).",
+    "count_short": "off-by-one window count: the last window is missing; the starts run over "
+                   "range(0, len(token_ids) - max_length, stride).",
+    "count_long": "off-by-one window count: one window too many, whose target runs past the end; the last window "
+                  "needs max_length + 1 tokens, so the starts stop before len(token_ids) - max_length.",
+    "not_seeded": "shuffle not seeded: draw the offsets with the sampler's own generator, created once in __init__ "
+                  "with torch.Generator().manual_seed(seed), e.g. torch.randint(..., generator=self.generator).",
+}
+
+
+class IdTokenizer:
+    """A stand-in tokenizer for text of written ids ('5 17 3'); accepts tiktoken-style keywords."""
+
+    def encode(self, text, **kwargs):
+        return [int(t) for t in text.split()]
+
+
+@contextlib.contextmanager
+def _with_reference(obj, **replacements):
+    """Temporarily put reference helpers in the notebook namespace of ``obj`` (restored afterwards)."""
+    func = obj.__init__ if inspect.isclass(obj) else obj
+    namespace = getattr(func, "__globals__", None)
+    saved = {}
+    if namespace is not None:
+        for name, value in replacements.items():
+            if name in namespace:
+                saved[name] = namespace[name]
+                namespace[name] = value
+    try:
+        yield
+    finally:
+        if namespace is not None:
+            namespace.update(saved)
+
+
+def _as_list(what: str, value) -> list[int]:
+    try:
+        return torch.as_tensor(value).tolist()
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise GradingError(f"{what} should be a list or tensor of ids, got {type(value).__name__}.") from exc
+
+
+def _pair_variants(ids, start: int, length: int) -> list[tuple[tuple[list, list], str]]:
+    """(inputs, targets) that known mistakes produce, each with its hint's key."""
+    x, y = ids[start:start + length], ids[start + 1:start + length + 1]
+    return [
+        ((x, ids[start:start + length]), "not_shifted"),
+        ((x, ids[start + 2:start + length + 2]), "shift_two"),
+        ((x, ids[max(start - 1, 0):start + length - 1]), "shift_back"),
+        ((ids[start:start + length + 1], ids[start + 1:start + length + 2]), "window_long"),
+        ((ids[start:start + length + 1], y), "window_long"),
+        ((x, ids[start + 1:start + length + 2]), "window_long"),
+        ((ids[start:start + length - 1], ids[start + 1:start + length]), "window_short"),
+        ((x, ids[start + 1:start + length]), "window_short"),
+    ]
+
+
+def check_input_target_pair(fn):
+    from llmkit_solutions.data_sampling import input_target_pair
+
+    assert_defined_in_notebook(fn)
+    generator = torch.Generator().manual_seed(21)
+    stream = torch.randperm(500, generator=generator)[:60]
+    for ids in (stream.tolist(), stream):
+        for start, length in ((0, 4), (7, 5), (30, 8), (51, 8)):
+            got = call_checked(f"input_target_pair(token_ids, {start}, {length})", fn, ids, start, length)
+            if not isinstance(got, (tuple, list)) or len(got) != 2:
+                raise GradingError("input_target_pair should return two sequences: (input_ids, target_ids).")
+            got = (_as_list("input_ids", got[0]), _as_list("target_ids", got[1]))
+            plain = stream.tolist()
+            expected = tuple(_as_list("reference", part) for part in input_target_pair(plain, start, length))
+            if got == expected:
+                continue
+            for variant, name in _pair_variants(plain, start, length):
+                if got == variant:
+                    raise GradingError(f"input_target_pair(token_ids, {start}, {length}) is wrong. "
+                                       f"Likely mistake: {HINTS[name]}")
+            raise GradingError(f"input_target_pair(token_ids, {start}, {length}) gave {got}, expected {expected}.")
+
+
+def _windows(ids, length, stride, shift=1, stop=None):
+    stop = len(ids) - length if stop is None else stop
+    return [(ids[s:s + length], ids[s + shift:s + length + shift]) for s in range(0, stop, stride)]
+
+
+def _dataset_variants(ids, length, stride) -> dict[str, list]:
+    n = len(ids)
+    return {
+        "not_shifted": _windows(ids, length, stride, shift=0),
+        "shift_two": _windows(ids, length, stride, shift=2, stop=n - length - 1),
+        "stride_one": _windows(ids, length, 1),
+        "stride_length": _windows(ids, length, length),
+        "count_short": _windows(ids, length, stride, stop=n - length - 1),
+        "count_long": _windows(ids, length, stride, stop=n - length + 1),
+    }
+
+
+def _items(what: str, dataset) -> list:
+    try:
+        n = len(dataset)
+    except Exception as exc:
+        raise GradingError(f"len({what}) raised {type(exc).__name__}: {exc}; define __len__.") from exc
+    items = []
+    for i in range(n):
+        item = call_checked(f"{what}[{i}]", dataset.__getitem__, i)
+        if not isinstance(item, (tuple, list)) or len(item) != 2:
+            raise GradingError(f"{what}[{i}] should be a pair (input_ids, target_ids).")
+        items.append((_as_list(f"{what}[{i}][0]", item[0]), _as_list(f"{what}[{i}][1]", item[1])))
+    return items
+
+
+def check_gpt_dataset_v1(cls):
+    from llmkit_solutions import data_sampling as ref
+
+    assert_defined_in_notebook(cls)
+    generator = torch.Generator().manual_seed(22)
+    ids = torch.randperm(1000, generator=generator)[:41].tolist()
+    text = " ".join(map(str, ids))
+    with _with_reference(cls, input_target_pair=ref.input_target_pair):
+        for length, stride in ((4, 1), (5, 5), (6, 2), (3, 4), (8, 3)):
+            what = f"GPTDatasetV1(txt, tokenizer, max_length={length}, stride={stride})"
+            dataset = call_checked(what, cls, text, IdTokenizer(), length, stride)
+            got = _items("the dataset", dataset)
+            expected = [(x.tolist(), y.tolist()) for x, y in ref.GPTDatasetV1(text, IdTokenizer(), length, stride)]
+            if got == expected:
+                continue
+            for name, variant in _dataset_variants(ids, length, stride).items():
+                if got == variant:
+                    raise GradingError(f"{what} is wrong. Likely mistake: {HINTS[name]}")
+            if len(got) != len(expected):
+                raise GradingError(f"{what} has {len(got)} windows, expected {len(expected)}: the starts run over "
+                                   "range(0, len(token_ids) - max_length, stride).")
+            bad = next(i for i, (a, b) in enumerate(zip(got, expected)) if a != b)
+            raise GradingError(f"{what}: item {bad} is {got[bad]}, expected {expected[bad]}.")
+        item = dataset[0]
+        if not all(torch.is_tensor(t) and t.dtype == torch.long for t in item):
+            raise GradingError("GPTDatasetV1 items should be tensors of ids (torch.long), so that the DataLoader "
+                               "stacks them into (batch, max_length) batches; wrap the windows in torch.tensor(...).")
+        from llmkit.gpt2_bpe import gpt2_encoding
+
+        try:
+            dataset = cls(BOOK_TEXT, gpt2_encoding(), 4, 4)
+        except ValueError as exc:
+            if "special token" in str(exc):
+                raise GradingError("GPTDatasetV1 refuses <|endoftext|> in the text; allow it when encoding: "
+                                   "tokenizer.encode(txt, allowed_special={'<|endoftext|>'}).") from exc
+            raise GradingError(f"GPTDatasetV1 with GPT-2's tokenizer raised ValueError: {exc}") from exc
+        except Exception as exc:
+            raise GradingError(f"GPTDatasetV1 with GPT-2's tokenizer raised {type(exc).__name__}: {exc}") from exc
+        if _items("the dataset", dataset)[2][0] != BOOK_IDS[8:12]:
+            raise GradingError("GPTDatasetV1 with GPT-2's tokenizer does not give the book's ids; encode the text "
+                               "with the tokenizer it is given.")
+
+
+def _batches(what: str, loader) -> list[tuple[list, list]]:
+    try:
+        return [(_as_list(what, x), _as_list(what, y)) for x, y in loader]
+    except GradingError:
+        raise
+    except Exception as exc:
+        raise GradingError(f"iterating over {what} raised {type(exc).__name__}: {exc}") from exc
+
+
+def check_create_dataloader_v1(fn):
+    from llmkit_solutions import data_sampling as ref
+
+    assert_defined_in_notebook(fn)
+    params = inspect.signature(fn).parameters
+    wrong = {k: (params[k].default if k in params else "missing") for k, v in BOOK_LOADER_DEFAULTS.items()
+             if k not in params or params[k].default != v}
+    if wrong or next(iter(params), None) != "txt":
+        raise GradingError(f"create_dataloader_v1 should take (txt, batch_size=4, max_length=256, stride=128, "
+                           f"shuffle=True, drop_last=True, num_workers=0), the book's signature; differs at {wrong}.")
+    text = (BOOK_TEXT + " ") * 5
+    with _with_reference(fn, GPTDatasetV1=ref.GPTDatasetV1, input_target_pair=ref.input_target_pair):
+        what = "create_dataloader_v1(txt, batch_size=2, max_length=4, stride=4, shuffle=False, drop_last=False)"
+        try:
+            loader = fn(text, batch_size=2, max_length=4, stride=4, shuffle=False, drop_last=False)
+        except ValueError as exc:
+            if "special token" in str(exc):
+                raise GradingError("create_dataloader_v1 refuses <|endoftext|> in the text; allow it when "
+                                   "encoding: allowed_special={'<|endoftext|>'}.") from exc
+            raise GradingError(f"{what} raised ValueError: {exc}") from exc
+        except Exception as exc:
+            raise GradingError(f"{what} raised {type(exc).__name__}: {exc}") from exc
+        got = _batches(what, loader)
+        expected = _batches("reference", ref.create_dataloader_v1(text, batch_size=2, max_length=4, stride=4,
+                                                                 shuffle=False, drop_last=False))
+        if got != expected:
+            book_windows = {tuple(row) for batch in expected for row in batch[0]}
+            if got and not any(tuple(row) in book_windows for row in got[0][0]):
+                raise GradingError(f"{what}: the first batch is {got[0][0]}, expected the book's GPT-2 ids "
+                                   f"{expected[0][0]}; tokenize with GPT-2's BPE, llmkit.gpt2_bpe.gpt2_encoding(), "
+                                   "and pass max_length and stride on to GPTDatasetV1.")
+            if _windows_of(got) == _windows_of(expected):
+                raise GradingError(f"{what} shuffles the windows; pass shuffle to the DataLoader.")
+            raise GradingError(f"{what} differs from the reference: first batch {got[0] if got else None}, "
+                               f"expected {expected[0]}; pass max_length and stride on to GPTDatasetV1 and "
+                               "batch_size to the DataLoader.")
+        for drop_last in (True, False):
+            what = f"create_dataloader_v1(txt, batch_size=3, max_length=4, stride=4, drop_last={drop_last})"
+            got = _batches(what, call_checked(what, fn, text, batch_size=3, max_length=4, stride=4, shuffle=False,
+                                              drop_last=drop_last))
+            expected = _batches("reference", ref.create_dataloader_v1(text, batch_size=3, max_length=4, stride=4,
+                                                                     shuffle=False, drop_last=drop_last))
+            if len(got) != len(expected):
+                raise GradingError(f"{what} gives {len(got)} batches, expected {len(expected)}; pass drop_last "
+                                   "to the DataLoader.")
+        what = "create_dataloader_v1(txt, batch_size=2, max_length=4, stride=2, shuffle=True, drop_last=False)"
+        torch.manual_seed(7)
+        got = _batches(what, call_checked(what, fn, text, batch_size=2, max_length=4, stride=2, shuffle=True,
+                                          drop_last=False))
+        unshuffled = _batches("reference", ref.create_dataloader_v1(text, batch_size=2, max_length=4, stride=2,
+                                                                   shuffle=False, drop_last=False))
+        if got == unshuffled:
+            raise GradingError(f"{what} does not shuffle; pass shuffle to the DataLoader.")
+        if _windows_of(got) != _windows_of(unshuffled):
+            raise GradingError(f"{what} does not yield every window once; pass max_length and stride on to "
+                               "GPTDatasetV1, then use DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, "
+                               "drop_last=drop_last, num_workers=num_workers).")
+
+
+def _windows_of(batches) -> list:
+    return sorted((tuple(x), tuple(y)) for xs, ys in batches for x, y in zip(xs, ys))
+
+
+def check_random_block_sampler(cls):
+    assert_defined_in_notebook(cls)
+    from llmkit_solutions import data_sampling as ref
+
+    n, T, B = 300, 8, 4
+    data = list(range(1000, 1000 + n))  # each id tells its own position
+    with _with_reference(cls, input_target_pair=ref.input_target_pair):
+        make = lambda seed, ids=data, block=T, batch=B, num=3: call_checked(  # noqa: E731
+            f"RandomBlockSampler(token_ids, block_size={block}, batch_size={batch}, num_batches={num}, seed={seed})",
+            cls, ids, block, batch, num_batches=num, seed=seed)
+        sampler = make(5)
+        x, y = call_checked("RandomBlockSampler.get_batch", sampler.get_batch)
+        if not (torch.is_tensor(x) and torch.is_tensor(y)):
+            raise GradingError("get_batch should return two tensors (inputs, targets), each of shape "
+                               "(batch_size, block_size).")
+        if tuple(x.shape) != (B, T) or tuple(y.shape) != (B, T):
+            raise GradingError(f"get_batch returned shapes {tuple(x.shape)} and {tuple(y.shape)}, expected "
+                               f"({B}, {T}) each: batch_size windows of block_size ids.")
+        if x.dtype != torch.long or y.dtype != torch.long:
+            raise GradingError("get_batch should return torch.long ids (embedding layers need integer indices).")
+        steps = torch.arange(T)
+        for row_x, row_y in zip(x, y):
+            start = int(row_x[0]) - 1000
+            if not torch.equal(row_x, 1000 + start + steps):
+                raise GradingError("each input row must be a contiguous window of the token stream.")
+            if torch.equal(row_y, row_x):
+                raise GradingError(f"get_batch is wrong. Likely mistake: {HINTS['not_shifted']}")
+            if not torch.equal(row_y, row_x + 1):
+                raise GradingError("get_batch's targets must be the inputs' window moved one token later.")
+
+        # Seeding: the same seed gives the same batches, whatever the global RNG did in between.
+        torch.manual_seed(0)
+        sampler_a = make(11)
+        torch.manual_seed(1)
+        batches_a = [sampler_a.get_batch()[0] for _ in range(3)]
+        torch.manual_seed(2)
+        torch.rand(5)
+        sampler_b = make(11)
+        torch.manual_seed(3)
+        batches_b = [sampler_b.get_batch()[0] for _ in range(3)]
+        if not all(torch.equal(a, b) for a, b in zip(batches_a, batches_b)):
+            raise GradingError(f"Two samplers with the same seed drew different batches. Likely mistake: "
+                               f"{HINTS['not_seeded']}")
+        if all(torch.equal(a, batches_a[0]) for a in batches_a[1:]):
+            raise GradingError("every get_batch() call draws the same batch; create the generator once in __init__ "
+                               "and let it run on, instead of re-seeding it for each batch.")
+        if torch.equal(make(12).get_batch()[0], make(11).get_batch()[0]):
+            raise GradingError("samplers with different seeds draw the same batches; seed the generator with the "
+                               "seed argument: torch.Generator().manual_seed(seed).")
+
+        # Every valid start is drawn, none past the end: n_small tokens allow starts 0 .. n_small - T - 1.
+        n_small = T + 3
+        small = make(5, ids=data[:n_small], num=64)
+        starts = set()
+        for i in range(64):
+            try:
+                xs, ys = small.get_batch()
+            except Exception as exc:
+                raise GradingError(f"get_batch on {n_small} tokens with block_size={T} raised {type(exc).__name__}: "
+                                   f"{exc}. Likely mistake: the offsets run one too far; a window needs block_size + 1 "
+                                   "tokens, so draw starts below len(data) - block_size.") from exc
+            if tuple(ys.shape) != (B, T) or tuple(xs.shape) != (B, T):
+                raise GradingError("get_batch returned a short window near the end of the data; the offsets run one "
+                                   "too far: draw starts below len(data) - block_size.")
+            starts.update(int(v) - 1000 for v in xs[:, 0])
+        if max(starts) < n_small - T - 1:
+            raise GradingError(f"off-by-one: the last window (start {n_small - T - 1} of {n_small} tokens) is never "
+                               "drawn; draw starts from [0, len(data) - block_size): "
+                               "torch.randint(len(data) - block_size, ...).")
+        if min(starts) > 0:
+            raise GradingError("the window at start 0 is never drawn; draw starts from [0, len(data) - block_size).")
+        if len(small) != 64 or len(list(small)) != 64:
+            raise GradingError("len(sampler) and iteration should give num_batches batches.")

@@ -1,0 +1,448 @@
+"""Hidden-test checks for stage 1: the word vocabulary, the book's tokenizers, CharTokenizer, BPE merges.
+
+Each ``check_*`` takes the student's function or class, runs it on seeded random texts or id lists,
+compares the result with the reference, and on a mismatch names the known mistake whose result the
+student's matches. Tokenizer classes get a vocabulary built by the reference ``build_vocab``, so a
+mistake in the student's own ``build_vocab`` costs points only once.
+"""
+
+from __future__ import annotations
+
+import inspect
+import random
+import re
+
+from . import GradingError, _code_objects, assert_defined_in_notebook, call_checked
+
+# The kit's own word vocabulary: fine to use elsewhere, but not as the answer to the exercise.
+KIT_VOCAB_FUNCTIONS = {"build_vocab", "words_of"}
+
+WORDS = ["the", "The", "light", "keeper", "rowed", "out", "at", "dawn", "sea", "gull", "Tomas", "bread", "rises",
+         "slowly", "it's", "don't", "a", "kite", "12", "3", "river", "bends", "north", "crow", "market"]
+PUNCT = [",", ".", "?", "!", ";", ":", "--", '"', "(", ")", "'", "_"]
+SPACES = [" ", " ", " ", "  ", "\n", "\t"]
+BOOK_SPLIT = r'([,.:;?_!"()\']|--|\s)'
+BOOK_TEXT = "Hello, do you like tea? <|endoftext|> In the sunlit terraces of someunknownPlace."
+BOOK_IDS = [15496, 11, 466, 345, 588, 8887, 30, 220, 50256, 554, 262, 4252, 18250, 8812, 2114, 286, 617,
+            34680, 27271, 13]
+
+HINTS = {
+    "unsorted": "the ids follow the order in which words first appear; number the words after sorting them: "
+                "sorted(set(words)).",
+    "no_strip": "whitespace or empty strings became tokens; keep only the pieces with item.strip() non-empty "
+                "(and strip them).",
+    "punct_dropped": "punctuation is missing: put the whole pattern in a capturing group ( ... ) so re.split "
+                     "keeps the separators as tokens.",
+    "str_split": "words still carry their punctuation ('dawn,'); split with the book's regex "
+                 "r'([,.:;?_!\"()\\']|--|\\s)', not str.split().",
+    "no_dashes": "'--' is not its own token; the pattern needs the alternative --.",
+    "no_specials": "the special tokens are missing: append special_tokens after the sorted words.",
+    "specials_sorted": "the special tokens were sorted in with the words; add them after sorting, at the end.",
+    "specials_first": "the special tokens come first; they belong at the end, after the sorted words.",
+    "duplicates": "repeated words get several ids (some ids are never used); take set(words) before numbering.",
+    "specials_ignored": "the special_tokens argument is ignored; append exactly the tokens it holds.",
+}
+
+
+def random_text(rng: random.Random, n_words: int = 60, words=WORDS) -> str:
+    """Words, punctuation and assorted whitespace in a seeded random order."""
+    parts = []
+    for _ in range(n_words):
+        parts.append(rng.choice(words))
+        if rng.random() < 0.35:
+            parts.append(rng.choice(PUNCT))
+        parts.append(rng.choice(SPACES))
+    return "".join(parts)
+
+
+def book_words(text: str) -> list[str]:
+    return [p.strip() for p in re.split(BOOK_SPLIT, text) if p.strip()]
+
+
+def _vocab_variants(text: str, special_tokens) -> dict[str, dict]:
+    """Vocabularies that known mistakes produce."""
+    specials = list(special_tokens)
+    words = book_words(text)
+
+    def number(tokens):
+        return {t: i for i, t in enumerate(tokens)}
+
+    def with_specials(tokens):
+        return tokens + [t for t in specials if t not in tokens]
+
+    variants = {
+        "unsorted": number(with_specials(list(dict.fromkeys(words)))),
+        "no_strip": number(with_specials(sorted(set(re.split(BOOK_SPLIT, text))))),
+        "punct_dropped": number(with_specials(sorted({p.strip() for p in re.split(r'[,.:;?_!"()\']|--|\s', text)
+                                                      if p.strip()}))),
+        "str_split": number(with_specials(sorted(set(text.split())))),
+        "no_dashes": number(with_specials(sorted({p.strip() for p in re.split(r'([,.:;?_!"()\']|\s)', text)
+                                                  if p.strip()}))),
+        "no_specials": number(sorted(set(words))),
+        "specials_sorted": number(sorted(set(words) | set(specials))),
+        "specials_first": number(specials + [w for w in sorted(set(words)) if w not in specials]),
+        "duplicates": {t: i for i, t in enumerate(with_specials(sorted(words)))},
+    }
+    return variants
+
+
+def _describe_vocab_difference(got: dict, expected: dict) -> str:
+    missing = [t for t in expected if t not in got][:5]
+    extra = [t for t in got if t not in expected][:5]
+    if missing or extra:
+        return f"missing tokens {missing}, unexpected tokens {extra}"
+    wrong = [(t, got[t], expected[t]) for t in expected if got[t] != expected[t]][:3]
+    return "; ".join(f"{t!r} has id {g}, expected {e}" for t, g, e in wrong)
+
+
+def _assert_not_the_kits_vocab(fn) -> None:
+    """``build_vocab`` may not hand the work to ``llmkit.tokenizers.build_vocab`` (or ``words_of``)."""
+    for code, globs in _code_objects(fn):
+        for name in code.co_names:
+            value = globs.get(name)
+            if inspect.ismodule(value):
+                leans = value.__name__.startswith("llmkit") and bool(KIT_VOCAB_FUNCTIONS & set(code.co_names))
+            else:
+                leans = (getattr(value, "__module__", None) == "llmkit.tokenizers"
+                         and getattr(value, "__name__", None) in KIT_VOCAB_FUNCTIONS)
+            if leans:
+                raise GradingError("build_vocab calls the kit's llmkit.tokenizers.build_vocab; write the split, the "
+                                   "sorting and the numbering yourself.")
+
+
+def check_build_vocab(fn):
+    from llmkit_solutions.tokenization import build_vocab
+
+    assert_defined_in_notebook(fn)
+    _assert_not_the_kits_vocab(fn)
+    rng = random.Random(101)
+    cases = [(random_text(rng), ("<|endoftext|>", "<|unk|>")), (random_text(rng, 120), ("<|endoftext|>", "<|unk|>")),
+             (random_text(rng, 40), ()), (random_text(rng, 40), ("<|pad|>",))]
+    for i, (text, specials) in enumerate(cases):
+        if i == 0:
+            got = call_checked("build_vocab(text)", fn, text)
+        else:
+            got = call_checked(f"build_vocab(text, special_tokens={specials!r})", fn, text, special_tokens=specials)
+        expected = build_vocab(text, special_tokens=specials)
+        if not isinstance(got, dict):
+            raise GradingError(f"build_vocab returned a {type(got).__name__}; return a dict mapping each token "
+                               "to its id, e.g. {token: i for i, token in enumerate(tokens)}.")
+        if got == expected:
+            continue
+        for name, variant in _vocab_variants(text, specials).items():
+            if got == variant:
+                raise GradingError(f"build_vocab differs from the reference. Likely mistake: {HINTS[name]}")
+        if i > 0 and got == build_vocab(text):
+            raise GradingError(f"build_vocab differs from the reference. Likely mistake: {HINTS['specials_ignored']}")
+        raise GradingError(f"build_vocab differs from the reference: {_describe_vocab_difference(got, expected)}.")
+
+
+# --------------------------------------------------------------------------- word tokenizers
+
+
+def _as_ids(what: str, ids) -> list[int]:
+    try:
+        return [int(i) for i in ids]
+    except (TypeError, ValueError) as exc:
+        raise GradingError(f"{what} should return a list of ints, got {type(ids).__name__}.") from exc
+
+
+def _encode_checked(tok, text: str, name: str) -> list[int]:
+    try:
+        return _as_ids(f"{name}.encode", tok.encode(text))
+    except GradingError:
+        raise
+    except Exception as exc:  # KeyError('dawn,') from a dict lookup, or an error naming the unknown piece
+        found = re.match(r"""^(['"])(.*?)\1""", str(exc), re.S)
+        key = found.group(2) if found else None
+        if key is not None and not key.strip():
+            raise GradingError(f"{name}.encode looked up {key!r}: whitespace or empty pieces are not tokens; keep "
+                               "only item.strip() for the pieces where it is non-empty.") from exc
+        if key is not None and len(key) > 1 and any(ch in key for ch in ',.:;?!"()\''):
+            raise GradingError(f"{name}.encode looked up {key!r}: split with the book's regex (as in build_vocab), "
+                               "so punctuation becomes its own token.") from exc
+        raise GradingError(f"{name}.encode raised {type(exc).__name__}: {exc}") from exc
+
+
+def _check_tables(tok, vocab: dict, name: str) -> None:
+    if getattr(tok, "str_to_int", None) != vocab:
+        raise GradingError(f"{name}.str_to_int should be the vocab dict it was given (the book's name).")
+    inverse = {i: s for s, i in vocab.items()}
+    if getattr(tok, "int_to_str", None) != inverse:
+        raise GradingError(f"{name}.int_to_str should map each id back to its token: "
+                           "{i: s for s, i in vocab.items()}.")
+
+
+def _decode_hint(got: str, tokens: list[str]) -> str | None:
+    if got == " ".join(tokens):
+        return ("decode leaves a space before punctuation; remove it with "
+                "re.sub(r'\\s+([,.?!\"()\\'])', r'\\1', text).")
+    if got == "".join(tokens):
+        return "decode glues the tokens together; join them with a space first, then remove the space before punctuation."
+    return None
+
+
+def _check_decode(tok, reference, ids: list[int], name: str) -> None:
+    got = call_checked(f"{name}.decode", tok.decode, ids)
+    expected = reference.decode(ids)
+    if got != expected:
+        hint = _decode_hint(got, [reference.int_to_str[i] for i in ids])
+        detail = f"{name}.decode gave {got[:60]!r}..., expected {expected[:60]!r}..."
+        raise GradingError(f"{detail} Likely mistake: {hint}" if hint else detail)
+
+
+def check_simple_tokenizer_v1(cls):
+    from llmkit.tokenizers import build_vocab
+    from llmkit_solutions.tokenization import SimpleTokenizerV1
+
+    assert_defined_in_notebook(cls)
+    rng = random.Random(202)
+    corpus = random_text(rng, 200) + " " + " ".join(WORDS + PUNCT)  # every word and mark is known
+    vocab = build_vocab(corpus, special_tokens=())
+    tok = call_checked("SimpleTokenizerV1(vocab)", cls, dict(vocab))
+    reference = SimpleTokenizerV1(vocab)
+    _check_tables(tok, vocab, "SimpleTokenizerV1")
+    for _ in range(3):
+        text = random_text(rng, 30, words=[w for w in WORDS if w in vocab])
+        got, expected = _encode_checked(tok, text, "SimpleTokenizerV1"), reference.encode(text)
+        if got != expected:
+            raise GradingError(f"SimpleTokenizerV1.encode({text[:40]!r}...) gave {got[:8]}..., expected "
+                               f"{expected[:8]}...; look each word of the book's split up in str_to_int.")
+        _check_decode(tok, reference, expected, "SimpleTokenizerV1")
+    ids = rng.sample(range(len(vocab)), min(25, len(vocab)))
+    _check_decode(tok, reference, ids, "SimpleTokenizerV1")
+
+
+def check_simple_tokenizer_v2(cls):
+    from llmkit.tokenizers import build_vocab
+    from llmkit_solutions.tokenization import SimpleTokenizerV2
+
+    assert_defined_in_notebook(cls)
+    rng = random.Random(303)
+    known = WORDS[: len(WORDS) // 2]
+    vocab = build_vocab(random_text(rng, 150, words=known))
+    tok = call_checked("SimpleTokenizerV2(vocab)", cls, dict(vocab))
+    reference = SimpleTokenizerV2(vocab)
+    _check_tables(tok, vocab, "SimpleTokenizerV2")
+    unk, eot = vocab["<|unk|>"], vocab["<|endoftext|>"]
+    for _ in range(3):
+        text = " <|endoftext|> ".join(random_text(rng, 15) for _ in range(2))  # half the words are unknown
+        expected = reference.encode(text)
+        try:
+            got = _as_ids("SimpleTokenizerV2.encode", tok.encode(text))
+        except KeyError as exc:
+            raise GradingError(f"SimpleTokenizerV2.encode raised KeyError for the unknown word {exc}; unknown words "
+                               "must get the id of <|unk|>: self.str_to_int.get(word, unk_id).") from exc
+        except GradingError:
+            raise
+        except Exception as exc:
+            raise GradingError(f"SimpleTokenizerV2.encode raised {type(exc).__name__}: {exc}") from exc
+        if got == expected:
+            _check_decode(tok, reference, expected, "SimpleTokenizerV2")
+            continue
+        if len(got) == len(expected):
+            wrong = {g for g, e in zip(got, expected) if g != e and e == unk}
+            if wrong and all(e == unk for g, e in zip(got, expected) if g != e):
+                raise GradingError(f"SimpleTokenizerV2.encode gives unknown words the id {sorted(wrong)[0]}; they must "
+                                   f"get the id of '<|unk|>' ({unk}), i.e. vocab['<|unk|>'].")
+            if all(e == eot for g, e in zip(got, expected) if g != e):
+                raise GradingError("SimpleTokenizerV2.encode does not keep <|endoftext|> as one token; give it "
+                                   "its id from the vocabulary.")
+        raise GradingError(f"SimpleTokenizerV2.encode({text[:40]!r}...) gave {got[:8]}..., expected {expected[:8]}...")
+
+
+# --------------------------------------------------------------------------- characters
+
+
+def check_char_tokenizer(cls):
+    from llmkit_solutions.tokenization import CharTokenizer
+
+    assert_defined_in_notebook(cls)
+    rng = random.Random(404)
+    text = random_text(rng, 80) + "ÅéΩ"
+    for specials in (("<|endoftext|>",), ("<|endoftext|>", "<|pad|>"), ()):
+        tok = call_checked(f"CharTokenizer(text, special_tokens={specials!r})", cls, text, special_tokens=specials)
+        reference = CharTokenizer(text, special_tokens=specials)
+        stoi = getattr(tok, "stoi", None)
+        if not isinstance(stoi, dict):
+            raise GradingError("CharTokenizer needs a dict stoi (character -> id), as in nanoGPT.")
+        if stoi != reference.stoi:
+            if set(stoi) != set(reference.stoi):
+                missing = sorted(set(reference.stoi) - set(stoi))[:5]
+                extra = sorted(set(stoi) - set(reference.stoi))[:5]
+                raise GradingError(f"CharTokenizer.stoi has the wrong tokens: missing {missing}, unexpected {extra}; "
+                                   "one entry per distinct character, then the special tokens.")
+            if sorted(stoi.values()) == [i + 1 for i in range(len(stoi))]:
+                raise GradingError("CharTokenizer ids start at 1; number the tokens from 0 (enumerate starts at 0).")
+            order = sorted(stoi, key=stoi.get)
+            if specials and order[: len(specials)] == list(specials):
+                raise GradingError("CharTokenizer puts the special tokens first; they come after the sorted characters.")
+            raise GradingError("CharTokenizer's ids depend on the order characters appear (or on set order, which "
+                               "changes between runs); sort the characters first: sorted(set(chars)).")
+        itos = getattr(tok, "itos", None)
+        if itos != reference.itos:
+            raise GradingError("CharTokenizer.itos should map each id back to its character: "
+                               "{i: ch for ch, i in stoi.items()}.")
+        n_vocab = getattr(tok, "n_vocab", None)
+        if n_vocab != reference.n_vocab:
+            raise GradingError(f"CharTokenizer.n_vocab is {n_vocab!r}, expected {reference.n_vocab} (len(stoi)).")
+        sample = text[10:50] + ("".join(specials[:1]) + text[:20] if specials else "")
+        got = _as_ids("CharTokenizer.encode", call_checked("CharTokenizer.encode", tok.encode, sample))
+        expected = reference.encode(sample)
+        if got != expected:
+            raise GradingError(f"CharTokenizer.encode({sample[:30]!r}...) gave {got[:8]}..., expected {expected[:8]}...; "
+                               "one id per character, stoi[ch].")
+        decoded = call_checked("CharTokenizer.decode", tok.decode, expected)
+        if decoded != sample:
+            raise GradingError(f"CharTokenizer.decode(encode(text)) gave {decoded[:30]!r}..., expected {sample[:30]!r}...; "
+                               "join the characters itos[i] with no separator.")
+
+
+# --------------------------------------------------------------------------- BPE
+
+
+def _pair_count_variants(ids: list[int]) -> dict[str, tuple[dict, str]]:
+    from llmkit_solutions.bpe import get_pair_counts
+
+    exact = get_pair_counts(ids)
+    wrap = dict(exact)
+    if len(ids) > 1:
+        wrap[(ids[-1], ids[0])] = wrap.get((ids[-1], ids[0]), 0) + 1
+    non_overlapping, i = {}, 0
+    while i + 1 < len(ids):
+        pair = (ids[i], ids[i + 1])
+        non_overlapping[pair] = non_overlapping.get(pair, 0) + 1
+        i += 2 if ids[i] == ids[i + 1] else 1
+    return {
+        "ones": ({p: 1 for p in exact}, "each pair is counted once; count every occurrence: counts[pair] += 1."),
+        "wrap": (wrap, "a pair (last id, first id) is counted; pair each id only with the next one: "
+                       "zip(ids, ids[1:])."),
+        "last": (get_pair_counts(ids[:-1]), "the last pair is missing; loop over all len(ids) - 1 neighbours."),
+        "first": (get_pair_counts(ids[1:]), "the first pair is missing; start at position 0."),
+        "overlap": (non_overlapping, "overlapping pairs count too: [7, 7, 7] holds the pair (7, 7) twice."),
+    }
+
+
+def _merge_variants(ids: list[int], pair, new_id: int) -> dict[str, tuple[list, str]]:
+    from llmkit_solutions.bpe import merge
+
+    def keep_second():
+        out = []
+        for i, t in enumerate(ids):
+            out.append(new_id if i + 1 < len(ids) and (t, ids[i + 1]) == tuple(pair) else t)
+        return out
+
+    def first_only():
+        for i in range(len(ids) - 1):
+            if (ids[i], ids[i + 1]) == tuple(pair):
+                return ids[:i] + [new_id] + ids[i + 2:]
+        return list(ids)
+
+    def right_to_left():
+        return merge(ids[::-1], (pair[1], pair[0]), new_id)[::-1]
+
+    def drop_last():
+        out, i = [], 0
+        while i < len(ids) - 1:
+            if (ids[i], ids[i + 1]) == tuple(pair):
+                out.append(new_id)
+                i += 2
+            else:
+                out.append(ids[i])
+                i += 1
+        return out
+
+    return {
+        "keep_second": (keep_second(), "after a match, skip both ids of the pair (i += 2), not just one."),
+        "first_only": (first_only(), "only the first occurrence is merged; replace every occurrence."),
+        "right_to_left": (right_to_left(), "scan from left to right: merging (7, 7) in [7, 7, 7] gives [new_id, 7]."),
+        "drop_last": (drop_last(), "the last id is dropped when it is not part of a pair; the loop must visit "
+                                   "every position (while i < len(ids))."),
+    }
+
+
+def _pair_dict(what: str, counts) -> dict:
+    try:
+        items = dict(counts).items()
+    except (TypeError, ValueError) as exc:
+        raise GradingError(f"{what} returned a {type(counts).__name__}; return a dict {{(a, b): count}}.") from exc
+    result = {}
+    for key, value in items:
+        if not isinstance(key, tuple) or len(key) != 2:
+            raise GradingError(f"{what} has the key {key!r}; the keys must be tuples of two ids (a, b).")
+        result[tuple(int(k) for k in key)] = int(value)
+    return result
+
+
+def check_bpe_helpers(get_pair_counts, merge):
+    from llmkit_solutions import bpe
+
+    assert_defined_in_notebook(get_pair_counts)
+    assert_defined_in_notebook(merge)
+    rng = random.Random(505)
+    cases = [[rng.randrange(6) for _ in range(rng.randrange(20, 60))] for _ in range(6)]
+    cases += [[7, 7, 7], [1, 2, 3, 1, 2], [5], []]
+    for ids in cases:
+        got = _pair_dict("get_pair_counts", call_checked(f"get_pair_counts({ids[:6]}...)", get_pair_counts, list(ids)))
+        expected = bpe.get_pair_counts(ids)
+        if got != expected:
+            for variant, hint in _pair_count_variants(ids).values():
+                if got == variant:
+                    raise GradingError(f"get_pair_counts({ids[:8]}) is wrong. Likely mistake: {hint}")
+            raise GradingError(f"get_pair_counts({ids[:8]}) gave {dict(list(got.items())[:4])}..., expected "
+                               f"{dict(list(expected.items())[:4])}...")
+    merge_cases = [([7, 7, 7], (7, 7), 99), ([1, 2, 3, 1, 2], (1, 2), 99), ([3, 1, 2], (1, 2), 99), ([4], (4, 4), 99)]
+    for ids in cases[:6]:
+        pair = max(bpe.get_pair_counts(ids).items(), key=lambda kv: kv[1])[0]
+        merge_cases.append((ids, pair, 6))
+    for ids, pair, new_id in merge_cases:
+        given = list(ids)
+        got = call_checked(f"merge({ids[:6]}..., {pair}, {new_id})", merge, given, pair, new_id)
+        if given != ids:
+            raise GradingError("merge changed the list it was given; build and return a new list.")
+        got = _as_ids("merge", got)
+        expected = bpe.merge(ids, pair, new_id)
+        if got != expected:
+            for variant, hint in _merge_variants(ids, pair, new_id).values():
+                if got == variant:
+                    raise GradingError(f"merge({ids[:8]}, {pair}, {new_id}) gave {got[:8]}, expected {expected[:8]}. "
+                                       f"Likely mistake: {hint}")
+            raise GradingError(f"merge({ids[:8]}, {pair}, {new_id}) gave {got[:8]}..., expected {expected[:8]}...")
+    got = call_checked("replaying GPT-2's merges with get_pair_counts and merge", encode_with_gpt2_merges, BOOK_TEXT,
+                       get_pair_counts, merge)
+    if got != BOOK_IDS:
+        raise GradingError(f"Replaying GPT-2's merges with your functions gave {got}, not the book's ids {BOOK_IDS}.")
+
+
+def encode_with_gpt2_merges(text: str, get_pair_counts, merge) -> list[int]:
+    """GPT-2's encoder built from two BPE helpers: pre-tokenize, then replay GPT-2's merges in rank order."""
+    import regex
+
+    from llmkit.gpt2_bpe import gpt2_encoding
+    from llmkit_solutions.bpe import GPT2_PATTERN
+
+    gpt2 = gpt2_encoding()
+
+    def merged_id(a, b):
+        try:
+            return gpt2.encode_single_token(gpt2.decode_single_token_bytes(a) + gpt2.decode_single_token_bytes(b))
+        except KeyError:
+            return None
+
+    ids = []
+    for part in re.split(r"(<\|endoftext\|>)", text):
+        if part == "<|endoftext|>":
+            ids.append(gpt2.eot_token)
+            continue
+        for piece in regex.findall(GPT2_PATTERN, part):
+            piece_ids = [gpt2.encode_single_token(bytes([b])) for b in piece.encode("utf-8")]
+            while len(piece_ids) > 1:
+                candidates = [(merged_id(a, b), (a, b)) for a, b in _pair_dict("get_pair_counts",
+                                                                              get_pair_counts(piece_ids))]
+                candidates = [c for c in candidates if c[0] is not None]
+                if not candidates:
+                    break
+                new_id, pair = min(candidates)
+                piece_ids = _as_ids("merge", merge(piece_ids, pair, new_id))
+            ids.extend(piece_ids)
+    return ids
