@@ -126,7 +126,7 @@ def test_released_assignment_runs_its_widgets_and_validates(lab):
         support.wait_notebook_ready(page)
         support.menu_command(page, "Run", "runmenu:run-all")
 
-        explorer = _widget(page, 1, "llmkit-tokenizer-explorer", timeout=90)
+        explorer = _widget(page, 1, "llmkit-tokenizer-explorer", timeout=180)  # kernel start + imports
         panels = explorer.locator(".llmkit-tokenizer-panel")
         assert panels.count() == 3 and explorer.locator(".llmkit-token").count() > 10
         support.screenshot(explorer, SHOTS / "tokenizer-explorer.png")

@@ -93,7 +93,7 @@ def _as_ids(item, what):
 
 def check_instruction_dataset(cls):
     """Item i is the ids of format_input(entry) + '\\n\\n### Response:\\n' + output; mask_prompt items are pairs."""
-    from llmkit_solutions.instruction import InstructionDataset, format_input
+    from llmkit_solutions.instruction import InstructionDataset, _prompt_length, format_input
 
     assert_defined_in_notebook(cls)
     tokenizer = CharTokenizer()
@@ -127,15 +127,27 @@ def check_instruction_dataset(cls):
                                "'\\n\\n### Response:\\n' + entry['output'].")
         detail = _first_difference(text, prompt + RESPONSE_HEADER + entry["output"]) if text is not None else ""
         raise GradingError(f"{what} differs from the encoded prompt + response {detail}.")
-    masked = call_checked("InstructionDataset(data, tokenizer, mask_prompt=True)", cls, entries, tokenizer,
-                          mask_prompt=True)
-    expected = InstructionDataset(entries, tokenizer, mask_prompt=True)
-    for i in range(len(entries)):
+    names = ("with mask_prompt=True the items are not (prompt_length, ids): keep the given lines, and name the "
+             "prompt text `prompt` and the token ids `ids` as they expect.")
+    try:
+        masked = call_checked("InstructionDataset(data, tokenizer, mask_prompt=True)", cls, entries, tokenizer,
+                              mask_prompt=True)
+    except GradingError as exc:
+        if isinstance(exc.__cause__, NameError):
+            raise GradingError(f"{exc} {names}") from exc
+        raise
+    for i, entry in enumerate(entries):
         got = call_checked(f"InstructionDataset(..., mask_prompt=True)[{i}]", masked.__getitem__, i)
-        if not (isinstance(got, tuple) and len(got) == 2 and got[0] == expected[i][0]
-                and _as_ids(got[1], "the ids") == expected[i][1]):
-            raise GradingError("with mask_prompt=True the items are not (prompt_length, ids): keep the given lines, "
-                               "and name the prompt text `prompt` and the token ids `ids` as they expect.")
+        ids = _as_ids(student[i], "the ids")  # already checked above
+        prompts = [format_input(entry)]
+        if callable(own_format):
+            try:
+                prompts.append(own_format(dict(entry)))
+            except Exception:
+                pass
+        wanted = [(_prompt_length(tokenizer, p + RESPONSE_HEADER, ids), ids) for p in prompts if isinstance(p, str)]
+        if not (isinstance(got, tuple) and len(got) == 2 and (got[0], _as_ids(got[1], "the ids")) in wanted):
+            raise GradingError(names)
 
 
 # --------------------------------------------------------------------------- batches
@@ -155,8 +167,8 @@ def _collate_variants(batch, pad, ignore, allowed):
         width = longest + 1 if extra_end else longest
         for item in batch:
             padded = item + [pad] * (width - len(item))
-            x = padded[:-1] if shift else padded
-            y = padded[1:] if shift else list(padded)
+            x = padded[:-1]
+            y = padded[1:] if shift else padded[:-1]
             n = len(item)
             if mask == "after_first":
                 y = y[:n] + [ignore] * (len(y) - n)

@@ -223,6 +223,9 @@ def wait_for_widget(page, index: int, css_class: str, timeout: float = 30.0, fai
     except PlaywrightTimeout:
         outputs = code_cell(page, index).locator(".jp-OutputArea")
         shown = (outputs.first.text_content() or "")[:400] if outputs.count() else "(no output)"
+        dialogs = page.locator(".jp-Dialog")
+        if dialogs.count():
+            shown += f" [a dialog is open: {(dialogs.first.text_content() or '')[:200]!r}]"
         if failure_shot is not None:
             screenshot(page, failure_shot)
         raise TimeoutError(f"no rendered widget {selector!r} in code cell {index} after {timeout:.0f} s; "
