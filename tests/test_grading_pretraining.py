@@ -200,7 +200,7 @@ def test_loss_loader_mistakes_are_named(old, new, hint):
 
 @pytest.mark.parametrize("old, new, hint", [
     ("    model.eval()\n", "", "dropout is on"),
-    ("    with torch.no_grad():\n", "    if True:\n", "with torch.no_grad()"),
+    ("    with torch.no_grad():\n", "    if True:\n", "under torch.no_grad()"),
     ("    model.train()\n", "", "call model.train() before returning"),
     ("return train_loss, val_loss", "return val_loss, train_loss", "wrong order"),
     ("num_batches=eval_iter)\n        val_loss", "num_batches=None)\n        val_loss", "eval_iter is ignored"),

@@ -35,8 +35,8 @@ HINTS = {
     "dw_no_scale": "delta_weight is not scaled: multiply A @ B by alpha / rank, as forward does.",
     "lora_only": "the output is only the LoRA update: add it to the base layer's output, linear(x) + lora(x).",
     "linear_only": "the LoRA update is not added: return linear(x) + lora(x).",
-    "merged_in_place": "merged_linear changed the wrapped layer itself: merge into a copy (copy.deepcopy(self.linear)), "
-                       "otherwise the wrapper adds the update twice.",
+    "merged_in_place": "merged_linear changed the wrapped layer itself: merge into a copy "
+                       "(copy.deepcopy(self.linear)), otherwise the wrapper adds the update twice.",
     "merge_transpose": "the update A @ B is (in_dim, out_dim); transpose it to nn.Linear's (out_dim, in_dim) "
                        "before adding it to the weight.",
     "no_setattr": "no layer was replaced: put the wrapper back into the parent module under the same name, "
@@ -288,7 +288,8 @@ def _check_replace(fn):
             raise GradingError(f"{what}, the model still calls plain nn.Linear layers ({', '.join(bare[:3])}). "
                                f"Likely mistake: {HINTS['added']}")
         nested = all("." in name for name in bare)
-        message = f"{what}, {len(bare)} are still plain nn.Linear ({', '.join(bare[:3])}{' ...' if len(bare) > 3 else ''})."
+        shown = ", ".join(bare[:3]) + (" ..." if len(bare) > 3 else "")
+        message = f"{what}, {len(bare)} are still plain nn.Linear ({shown})."
         raise GradingError(f"{message} Likely mistake: {HINTS['not_recursing']}" if nested else message)
     modules = dict(model.named_modules())
     for name in wrappers:
