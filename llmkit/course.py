@@ -67,11 +67,11 @@ class BuildReport:
     problems: list = field(default_factory=list)
 
 
-def _validate(notebook: Path) -> list[str]:
+def _validate(notebook: Path, config=None) -> list[str]:
     """nbgrader's validator on the source notebook: every test must pass against the solution."""
     from nbgrader.validator import Validator
 
-    validator = Validator()
+    validator = Validator(config=config)  # the course's Execute.timeout applies here too
     validator.validate_all_cells = True
     result = validator.validate(str(notebook))
     problems = [f"{notebook.name}: cell type changed: {c['source'][:60]!r}" for c in result.get("type_changed", [])]
@@ -101,7 +101,7 @@ def build(course_root: Path | None = None, only: list[str] | None = None, valida
         for name in tqdm(names, desc="build", unit="assignment"):
             if validate:
                 for nb in sorted((course_root / "source" / name).glob("*.ipynb")):
-                    report.problems += _validate(nb)
+                    report.problems += _validate(nb, nbapi.config)
             result = nbapi.generate_assignment(name, force=True)
             if not result["success"]:
                 report.problems.append(f"{name}: generate_assignment failed: {result['error'][-400:]}")
