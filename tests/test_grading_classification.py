@@ -164,7 +164,7 @@ MISTAKES = [
      "same seed give different rows"),
     # random_split
     (ref.random_split, check_random_split, "shuffled = [data[i] for i in order]", "shuffled = list(data)",
-     "not shuffled" if False else "original order"),
+     "original order"),
     (ref.random_split, check_random_split, "train_end = int(len(shuffled) * train_frac)",
      "train_end = round(len(shuffled) * train_frac)", "round the sizes down"),
     (ref.random_split, check_random_split,
@@ -208,10 +208,10 @@ MISTAKES = [
     (ref.calc_loss_batch, check_calc_loss_batch, "return nn.functional.cross_entropy(logits, target_batch)",
      "return nn.functional.cross_entropy(logits, target_batch).item()", "not .item()"),
     # calc_accuracy_loader
-    (ref.calc_accuracy_loader, check_calc_accuracy_loader, "model(input_batch)[:, -1, :]", "model(input_batch)[:, 0, :]",
-     "logits of the first token"),
-    (ref.calc_accuracy_loader, check_calc_accuracy_loader, "            if i >= num_batches:\n                break\n", "",
-     "num_batches is ignored"),
+    (ref.calc_accuracy_loader, check_calc_accuracy_loader, "model(input_batch)[:, -1, :]",
+     "model(input_batch)[:, 0, :]", "logits of the first token"),
+    (ref.calc_accuracy_loader, check_calc_accuracy_loader, "            if i >= num_batches:\n                break\n",
+     "", "num_batches is ignored"),
     (ref.calc_accuracy_loader, check_calc_accuracy_loader, "    model.eval()  # no dropout while measuring\n", "",
      "train mode"),
     (ref.calc_accuracy_loader, check_calc_accuracy_loader, "return correct / seen if seen else",
@@ -225,7 +225,8 @@ MISTAKES = [
      "input_ids", "does not pad the text"),
     (ref.classify_review, check_classify_review, "        input_ids = input_ids[:limit]\n", "        pass\n",
      "not cut"),
-    (ref.classify_review, check_classify_review, 'return "spam" if torch.argmax(logits, dim=-1).item() == 1 else "not spam"',
+    (ref.classify_review, check_classify_review,
+     'return "spam" if torch.argmax(logits, dim=-1).item() == 1 else "not spam"',
      'return "not spam" if torch.argmax(logits, dim=-1).item() == 1 else "spam"', "swapped"),
 ]
 
@@ -253,7 +254,8 @@ def test_classify_review_returning_an_int_is_named():
 
 def test_head_created_before_the_freeze_is_named():
     code = mutate(src(ref.prepare_for_classification),
-                  "    for param in model.parameters():\n        param.requires_grad = False\n    old = model.out_head\n"
+                  "    for param in model.parameters():\n        param.requires_grad = False\n"
+                  "    old = model.out_head\n"
                   "    model.out_head = nn.Linear(old.in_features, num_classes).to(device=old.weight.device, "
                   "dtype=old.weight.dtype)\n",
                   "    old = model.out_head\n    model.out_head = nn.Linear(old.in_features, num_classes)\n"

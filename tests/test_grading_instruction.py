@@ -220,8 +220,8 @@ def test_mistakes_are_named(code, name, check, old, new, hint):
 
 
 def test_renaming_the_given_variables_is_explained():
-    code = FORMAT + mutate(mutate(src(ref.InstructionDataset), "prompt = format_input(entry)", "p = format_input(entry)"),
-                           "ids = encode_text(tokenizer, prompt + format_response(entry))",
+    renamed = mutate(src(ref.InstructionDataset), "prompt = format_input(entry)", "p = format_input(entry)")
+    code = FORMAT + mutate(renamed, "ids = encode_text(tokenizer, prompt + format_response(entry))",
                            "ids = encode_text(tokenizer, p + format_response(entry))")
     with pytest.raises(GradingError, match="name the prompt text `prompt`"):
         check_instruction_dataset(student(code, "InstructionDataset"))

@@ -525,8 +525,9 @@ def check_classify_review(fn):
             raise GradingError(f"{what} returned {_describe(odd)}; return the string 'spam' or 'not spam'.")
         for name, answers in _review_variants(texts, model, tokenizer, max_length, pad).items():
             if answers == got:
-                raise GradingError(f"{what} disagrees with the reference on {sum(a != b for a, b in zip(got, expected))}"
-                                   f" of {len(texts)} texts. Likely mistake: {HINTS[name]}")
+                differ = sum(a != b for a, b in zip(got, expected))
+                raise GradingError(f"{what} disagrees with the reference on {differ} of {len(texts)} texts. "
+                                   f"Likely mistake: {HINTS[name]}")
         first = next(i for i, (a, b) in enumerate(zip(got, expected)) if a != b)
         raise GradingError(f"{what} answers {got[first]!r} for {texts[first]!r}, expected {expected[first]!r}: cut "
                            "the ids to max_length, pad them at the end with pad_token_id, and read the argmax of "

@@ -119,7 +119,7 @@ def check_instruction_dataset(cls):
                 pass
         prompt = format_input(entry)
         text = tokenizer.decode(got) if all(3 <= v < 203 for v in got) else None
-        if got == tokenizer.encode(prompt + entry["output"]) or got == tokenizer.encode(prompt + "\n" + entry["output"]):
+        if got in (tokenizer.encode(prompt + entry["output"]), tokenizer.encode(prompt + "\n" + entry["output"])):
             raise GradingError(f"{what}: the response header is missing; the text is format_input(entry) + "
                                "'\\n\\n### Response:\\n' + entry['output'].")
         if got == tokenizer.encode(prompt) or got == tokenizer.encode(prompt + RESPONSE_HEADER):
