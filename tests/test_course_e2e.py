@@ -22,7 +22,7 @@ ASSIGNMENTS = [a for a in course.assignments(course_sim.COURSE)
 
 BROKEN = {
     "invalid-json": "{ this is not a notebook",
-    "raises-at-import": ("cell", "setup", "import definitely_not_a_module_llmkit\n"),
+    "raises-at-import": ("cell", "mha", "import definitely_not_a_module_llmkit\n"),
     "infinite-loop": ("cell", "self-attention-v1", "while True:\n    pass\n"),
     "changed-metadata": ("metadata", "self-attention-v1-visible"),
     "deleted-tests": ("delete", "mha-visible"),
@@ -149,4 +149,8 @@ def test_broken_submissions_are_graded_without_losing_other_grades(graded, tmp_p
         cells = _points(root, assignment, student)
         assert sum(v[1] for v in cells.values()) == full, "max points come from the gradebook, not the submission"
     assert _points(root, assignment, "changed-metadata")["self-attention-v1-visible"][0] == 1
-    assert sum(v[0] for v in _points(root, assignment, "raises-at-import").values()) < full
+    # A cell that raises costs only what depends on it; the rest of the notebook is still graded.
+    raising = _points(root, assignment, "raises-at-import")
+    assert raising["mha-hidden"][0] == 0 and raising["mha-visible"][0] == 0
+    assert raising["self-attention-v1-hidden"][0] == raising["self-attention-v1-hidden"][1]
+    # Read-only cells are restored from the gradebook: breaking the setup cell changes nothing.
