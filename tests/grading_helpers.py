@@ -2,6 +2,11 @@
 
 import inspect
 import textwrap
+from pathlib import Path
+
+import nbformat
+
+COURSE_SOURCE = Path(__file__).resolve().parent.parent / "course" / "source"
 
 
 def notebook(code: str) -> dict:
@@ -18,3 +23,9 @@ def reference_source(obj) -> str:
 def mutate(source: str, old: str, new: str) -> str:
     assert old in source, f"mutation target not found: {old!r}"
     return source.replace(old, new, 1)
+
+
+def source_cells(assignment: str) -> dict[str, str]:
+    """grade_id -> source of every nbgrader cell in a course source notebook (e.g. its "helpers" cell)."""
+    nb = nbformat.read(COURSE_SOURCE / assignment / f"{assignment}.ipynb", 4)
+    return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells if "nbgrader" in c.metadata}

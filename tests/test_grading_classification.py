@@ -3,9 +3,7 @@
 import ast
 import inspect
 import re
-from pathlib import Path
 
-import nbformat
 import pytest
 
 from llmkit.grading import GradingError
@@ -19,11 +17,9 @@ from llmkit.grading.classification import (
     check_spam_dataset,
 )
 from llmkit_solutions import classification as ref
-from tests.grading_helpers import mutate, notebook, reference_source
+from tests.grading_helpers import mutate, notebook, reference_source, source_cells
 
-SOURCE = Path(__file__).resolve().parent.parent / "course" / "source" / "08-classification-finetuning"
-NOTEBOOK = nbformat.read(SOURCE / "08-classification-finetuning.ipynb", 4)
-CELLS = {c.metadata["nbgrader"]["grade_id"]: c.source for c in NOTEBOOK.cells if "nbgrader" in c.metadata}
+CELLS = source_cells("08-classification-finetuning")
 IMPORTS = '''
 from pathlib import Path
 import numpy as np

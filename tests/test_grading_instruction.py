@@ -3,9 +3,7 @@
 import ast
 import inspect
 import re
-from pathlib import Path
 
-import nbformat
 import pytest
 
 from llmkit.grading import GradingError
@@ -18,11 +16,9 @@ from llmkit.grading.instruction import (
     check_split_instructions,
 )
 from llmkit_solutions import instruction as ref
-from tests.grading_helpers import mutate, notebook, reference_source
+from tests.grading_helpers import mutate, notebook, reference_source, source_cells
 
-SOURCE = Path(__file__).resolve().parent.parent / "course" / "source" / "09-instruction-finetuning"
-NOTEBOOK = nbformat.read(SOURCE / "09-instruction-finetuning.ipynb", 4)
-CELLS = {c.metadata["nbgrader"]["grade_id"]: c.source for c in NOTEBOOK.cells if "nbgrader" in c.metadata}
+CELLS = source_cells("09-instruction-finetuning")
 IMPORTS = '''
 import string
 import torch

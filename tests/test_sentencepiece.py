@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import random
-
 import pluggy
 import pytest
 
@@ -13,47 +11,9 @@ from llmkit.testing.tokenizers import VARIED_TEXTS, BaseTokenizerTests
 
 import llmkit_sentencepiece
 from llmkit_sentencepiece import SentencePieceTokenizer
+from tests.english_text import english_text
 
-WORDS = """the of and to a in is it you that he was for on are with as his they be at one have this
-from or had by word but what some we can out other were all there when up use your how said an each
-she which do their time if will way about many then them write would like so these her long make
-thing see him two has look more day could go come did number sound no most people my over know water
-than call first who may down side been now find any new work part take get place made live where
-after back little only round man year came show every good me give our under name very through just
-form sentence great think say help low line differ turn cause much mean before move right boy old
-same tell does set three want air well also play small end put home read hand port large spell add
-even land here must big high such follow act why ask men change went light kind off need house
-picture try us again animal point mother world near build self earth father head stand own page
-should country found answer school grow study still learn plant cover food sun four between state
-keep eye never last let thought city tree cross farm hard start might story saw far sea draw left
-late run don't while press close night real life few north open seem together next white children
-begin got walk example ease paper group always music those both mark often letter until mile river
-car feet care second book carry took science eat room friend began idea fish mountain stop once base
-hear horse cut sure watch color face wood main enough plain girl usual young ready above ever red
-list though feel talk bird soon body dog family direct pose leave song measure door product black
-short numeral class wind question happen complete ship area half rock order fire south problem""".split()
-
-
-def english_text(n_bytes: int = 20_000, seed: int = 99) -> str:
-    """Deterministic English-like text: Zipf-weighted common words in sentences and paragraphs."""
-    rng = random.Random(seed)
-    weights = [1.0 / (rank + 8) for rank in range(len(WORDS))]
-    paragraphs: list[str] = []
-    size = 0
-    while size < n_bytes:
-        sentences = []
-        for _ in range(rng.randint(3, 7)):
-            words = rng.choices(WORDS, weights, k=rng.randint(5, 16))
-            if rng.random() < 0.3:
-                words[rng.randrange(1, len(words))] += ","
-            words[0] = words[0].capitalize()
-            sentences.append(" ".join(words) + rng.choice(".....?!"))
-        paragraphs.append(" ".join(sentences))
-        size += len(paragraphs[-1]) + 2
-    return "\n\n".join(paragraphs)
-
-
-TEXT = english_text()
+TEXT = english_text(seed=99, numbers=False)
 
 
 @pytest.fixture(scope="module")
