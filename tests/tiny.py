@@ -5,6 +5,8 @@ TINY_SETTINGS = [
     "tokenizer.vocab_size=300", "sampler.batch_size=8", "sampler.batches_per_epoch=10", "train.lr=0.01",
     "train.epochs=2", "train.eval_every=4", "train.eval_batches=2", "train.checkpoint_every=4",
     "train.warmup_steps=3", "train.sample_tokens=8", "device.name=cpu", "run.threads=1",
+    # Only pretraining: the fine-tuning stages have their own tests (test_finetune_cli.py).
+    'run.stages=["pretrain"]',
 ]
 
 
