@@ -1,0 +1,61 @@
+"""``nbgrader validate`` -- nbgrader's own command, as an instructor would type it -- on every source notebook.
+
+Validation executes the notebook top to bottom with the course's config (per-cell timeout included)
+and runs every test cell, hidden ones too, against the solution. A mutated solution must fail, so
+the check itself can fail.
+"""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from tests import course_sim
+
+pytestmark = pytest.mark.slow
+
+SOURCES = sorted(course_sim.COURSE.glob("source/*/*.ipynb"))
+NAMES = [p.parent.name for p in SOURCES]
+SUCCESS = "Success! Your notebook passes all the tests."
+
+
+def nbgrader_validate(notebook: Path, course_root: Path) -> subprocess.CompletedProcess:
+    # cwd = the course root, so nbgrader reads course/nbgrader_config.py like it does for an instructor.
+    return subprocess.run([sys.executable, "-m", "nbgrader", "validate", str(notebook)], cwd=course_root,
+                          capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def course_copy(tmp_path_factory):
+    """Notebooks may write files beside themselves; keep the repository's course/ clean."""
+    return course_sim.copy_course(tmp_path_factory.mktemp("course"))
+
+
+def test_every_stage_has_a_source_notebook():
+    assert len(SOURCES) == 9
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_nbgrader_validate_passes_on_the_solution(name, course_copy):
+    started = time.perf_counter()
+    result = nbgrader_validate(course_copy / "source" / name / f"{name}.ipynb", course_copy)
+    print(f"\n{name}: validated in {time.perf_counter() - started:.1f} s")
+    assert SUCCESS in result.stdout, (result.stdout + result.stderr)[-3000:]
+
+
+def test_nbgrader_validate_fails_on_a_wrong_solution(course_copy):
+    source = course_copy / "source" / "04-attention" / "04-attention.ipynb"
+    nb = nbformat.read(source, as_version=4)
+    spec = json.loads((course_sim.COURSE / "mutants" / "04-attention.json").read_text())[0]  # no 1/sqrt(d_k)
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == spec["cell"])
+    assert spec["old"] in cell.source
+    cell.source = cell.source.replace(spec["old"], spec["new"], 1)
+    broken = source.with_name("04-attention-broken.ipynb")
+    nbformat.write(nb, broken)
+    result = nbgrader_validate(broken, course_copy)
+    assert SUCCESS not in result.stdout
+    assert "VALIDATION FAILED" in result.stdout, (result.stdout + result.stderr)[-3000:]
