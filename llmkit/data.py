@@ -12,7 +12,8 @@ from .errors import LLMKitError
 
 # Documents are joined with GPT-2's end-of-text marker so a model learns where one text stops.
 DOC_SEPARATOR = "\n<|endoftext|>\n"
-BUILTIN_CORPORA = {"builtin": "corpus", "builtin-shift": "corpus_shift"}
+# builtin-story: one ~20 KB story, the text of the book's chapter-5 memorisation run (examples/).
+BUILTIN_CORPORA = {"builtin": "corpus", "builtin-shift": "corpus_shift", "builtin-story": "story"}
 
 
 @dataclass
@@ -52,7 +53,7 @@ def _files_of(source: str) -> list[Path]:
 
 
 def load_corpus(source: str | None = "builtin") -> Corpus:
-    """Read ``builtin`` (the kit's own corpus), ``builtin-shift``, a .txt file, a folder or a glob."""
+    """Read ``builtin`` (the kit's own corpus), ``builtin-shift``, ``builtin-story``, a .txt file, a folder or a glob."""
     source = source or "builtin"
     if source in BUILTIN_CORPORA:
         folder = resources.files("llmkit") / "data" / BUILTIN_CORPORA[source]

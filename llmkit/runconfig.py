@@ -20,7 +20,7 @@ from .training import TrainConfig
 
 @dataclass
 class DataConfig:
-    corpus: str = "builtin"  # builtin | builtin-shift | a .txt file, folder or glob
+    corpus: str = "builtin"  # builtin | builtin-shift | builtin-story | a .txt file, folder or glob
     val_fraction: float = 0.1
     split_seed: int = 123
 

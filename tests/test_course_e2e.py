@@ -9,6 +9,7 @@ grader or touching other students' grades.
 import csv
 import os
 import time
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,7 @@ from llmkit import course
 from tests import course_sim
 
 pytestmark = pytest.mark.slow
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"  # the timing lands here for the notes
 # LLMKIT_COURSE_ONLY=04-attention,05-gpt-architecture grades a subset (for authors iterating on one).
 ASSIGNMENTS = [a for a in course.assignments(course_sim.COURSE)
                if not os.environ.get("LLMKIT_COURSE_ONLY") or a in os.environ["LLMKIT_COURSE_ONLY"].split(",")]
@@ -59,7 +61,10 @@ def graded(tmp_path_factory, monkeypatch_module):
     started = time.perf_counter()
     solution_outcome = course.grade(root, student="solution")
     solution_seconds = time.perf_counter() - started
-    print(f"\nautograding one student's {len(ASSIGNMENTS)} notebooks took {solution_seconds:.1f} s")
+    timing = f"autograding one student's {len(ASSIGNMENTS)} notebooks took {solution_seconds:.1f} s"
+    print("\n" + timing)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "autograde-timing.txt").write_text(timing + f" ({', '.join(ASSIGNMENTS)})\n")
     outcome = {"graded": [], "failed": []}
     others = sorted({s for s, _ in course.submitted(root)} - {"solution"})
     for student in others:

@@ -21,6 +21,7 @@ pytestmark = pytest.mark.slow
 SOURCES = sorted(course_sim.COURSE.glob("source/*/*.ipynb"))
 NAMES = [p.parent.name for p in SOURCES]
 SUCCESS = "Success! Your notebook passes all the tests."
+TIMINGS = Path(__file__).resolve().parent.parent / "test-artifacts" / "validate-timing.txt"  # for the notes
 
 
 def nbgrader_validate(notebook: Path, course_root: Path) -> subprocess.CompletedProcess:
@@ -32,6 +33,8 @@ def nbgrader_validate(notebook: Path, course_root: Path) -> subprocess.Completed
 @pytest.fixture(scope="module")
 def course_copy(tmp_path_factory):
     """Notebooks may write files beside themselves; keep the repository's course/ clean."""
+    TIMINGS.parent.mkdir(parents=True, exist_ok=True)
+    TIMINGS.write_text("")
     return course_sim.copy_course(tmp_path_factory.mktemp("course"))
 
 
@@ -43,7 +46,10 @@ def test_every_stage_has_a_source_notebook():
 def test_nbgrader_validate_passes_on_the_solution(name, course_copy):
     started = time.perf_counter()
     result = nbgrader_validate(course_copy / "source" / name / f"{name}.ipynb", course_copy)
-    print(f"\n{name}: validated in {time.perf_counter() - started:.1f} s")
+    timing = f"{name}: nbgrader validate took {time.perf_counter() - started:.1f} s"
+    print("\n" + timing)
+    with TIMINGS.open("a") as out:
+        out.write(timing + "\n")
     assert SUCCESS in result.stdout, (result.stdout + result.stderr)[-3000:]
 
 

@@ -14,6 +14,8 @@ def test_the_embedded_corpus_ships_with_the_package():
     assert load_corpus(None).text == corpus.text
     shift = load_corpus("builtin-shift")
     assert len(shift) >= 10_000 and shift.text != corpus.text
+    story = load_corpus("builtin-story")
+    assert len(story.documents) == 1 and len(story) >= 20_480  # the book-recipe example takes 20 KB of it
 
 
 def test_file_folder_and_glob(tmp_path):
