@@ -3,8 +3,9 @@
 The test starts JupyterLab on 127.0.0.1 (random port, random token) in a temporary student home,
 releases a tiny assignment (plus every assignment of ``course/source/``) to a temporary exchange with
 nbgrader's Python API, and drives Debian's Chromium through Playwright: assignment list, fetch,
-Run All, widgets rendered, a slider moved, the answer typed, nbgrader's Validate. Screenshots go to
-``test-artifacts/screenshots/``. Two more tests show that the render check fails when a widget does
+Run All, widgets rendered, a slider moved, the answer typed, nbgrader's Validate. A second server in
+the instructor's course folder opens nbgrader's formgrader, which must list every released
+assignment. Screenshots go to ``test-artifacts/screenshots/``. Two more tests show that the render check fails when a widget does
 not render (its build raises; the widget manager is missing).
 
 Needs ``apt-get install -y chromium`` and ``pip install playwright`` (never ``playwright install``).
@@ -34,9 +35,9 @@ VIEWPORT = {"width": 1400, "height": 1000}
 
 
 class Lab:
-    def __init__(self, url, token, browser, home, assignments, hold):
+    def __init__(self, url, token, browser, layout, assignments, hold):
         self.url, self.token, self.browser = url, token, browser
-        self.home, self.assignments, self.hold = home, assignments, hold
+        self.home, self.course, self.assignments, self.hold = layout["home"], layout["course"], assignments, hold
 
     @contextmanager
     def page(self, name, block_widget_manager=False):
@@ -74,7 +75,7 @@ def lab(tmp_path_factory):
             with sync_playwright() as playwright:
                 browser = support.launch_browser(playwright)
                 try:
-                    yield Lab(url, token, browser, layout["home"], assignments, hold)
+                    yield Lab(url, token, browser, layout, assignments, hold)
                 finally:
                     browser.close()
 
@@ -212,3 +213,19 @@ def test_render_check_fails_without_the_widget_manager(lab):
         fallback = support.code_cell(page, 1).locator(".jp-OutputArea .llmkit-tokenizer-panel")
         assert fallback.count() == 1 and re.search(r"\[15496, 995\]", fallback.text_content())
         support.screenshot(support.code_cell(page, 1), SHOTS / "no-widget-manager-fallback.png")
+
+
+def test_formgrader_lists_every_released_assignment(lab):
+    """The instructor's side: JupyterLab started in the course folder, Nbgrader > Formgrader."""
+    with support.jupyterlab(lab.course, lab.course.parent / "instructor-work") as (url, token):
+        with lab.page("formgrader-lists-every-released-assignment") as page:
+            support.open_lab(page, url, token)
+            support.menu_command(page, "Nbgrader", "nbgrader:open-formgrader")
+            formgrader = page.frame_locator("#formgrader-iframe iframe")
+            rows = formgrader.locator("tr", has=formgrader.locator("td.name"))
+            for name in lab.assignments:
+                row = rows.filter(has=formgrader.locator("td.name", has_text=name)).first
+                row.wait_for()
+                assert row.locator("td.status").text_content().strip() == "released", name
+            assert rows.count() == len(lab.assignments)
+            support.screenshot(page, SHOTS / "nbgrader-formgrader.png")

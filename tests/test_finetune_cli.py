@@ -143,7 +143,7 @@ def test_bad_finetune_input_is_one_line(tiny_run, bad_files, tmp_path, capsys, a
 
 
 def test_bad_run_settings_fail_before_pretraining(tmp_path, capsys):
-    err = one_line_error(capsys, ["run", "--run-dir", str(tmp_path / "r"), *tiny_args("finetune.lora_rank=-1")])
+    err = one_line_error(capsys, ["run", "--run-dir", str(tmp_path / "r"), *tiny_args("finetune.lora_rank=-1", 'run.stages=["pretrain", "classify"]')])
     assert "finetune.lora_rank must be a positive integer, got -1; set e.g. --set finetune.lora_rank=8." in err
     assert not (tmp_path / "r").exists()
 
