@@ -48,8 +48,9 @@ class Device:
         """Raise ``LLMKitError`` when this device cannot run here."""
 
     def default_precision(self) -> str:
-        # Measured with `llmkit bench train` on a 2-core Xeon without AMX: bf16 autocast was slower
-        # than fp32 there, so fp32 stays the CPU default; bf16 is one flag away where it pays.
+        # Measured with `llmkit bench train` (llmkit run's model): bf16 autocast ran at 0.84x fp32 on a
+        # 2-core Xeon without AMX and at 0.08x on a 2-core AMD EPYC (AVX2, no AVX512-BF16), where bf16
+        # matmuls are emulated. So fp32 stays the CPU default; bf16 is one flag away where it pays.
         return "fp32"
 
     @property

@@ -91,7 +91,7 @@ class FinetuneConfig:
     feature_epochs: int = 10  # feature-extraction trains its head on features computed once, so epochs are cheap
     feature_lr: float = 3e-3
     instruct_strategy: str = "full"
-    instruct_epochs: int = 2
+    instruct_epochs: int = 4  # measured: 2 epochs answer "2" to almost everything, 4 give task-shaped answers
     instruct_lr: float = 2e-3
     mask_prompt: bool = True  # the loss sees only the response tokens (False: the book's whole text)
     max_new_tokens: int = 32
@@ -104,9 +104,11 @@ class RunConfig:
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
-    # About two minutes on 2 CPU cores: 6 epochs x 50 batches of 16 x 128 tokens.
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=6, lr=2e-3, warmup_steps=30,
-                                                                   eval_every=50, eval_batches=4))
+    # About two minutes on 2 CPU cores: 4 epochs x 50 batches of 16 x 128 tokens. The corpus has ~15k
+    # training tokens, so 200 steps already see each about 27 times: measured, 300 steps only overfit
+    # (validation loss 4.56 at 200 steps against 4.67 at 300).
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=4, lr=2e-3, warmup_steps=30,
+                                                                   eval_every=40, eval_batches=4))
     device: DeviceConfig = field(default_factory=DeviceConfig)
     run: RunSettings = field(default_factory=RunSettings)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
