@@ -5,8 +5,8 @@ releases a tiny assignment (plus every assignment of ``course/source/``) to a te
 nbgrader's Python API, and drives Debian's Chromium through Playwright: assignment list, fetch,
 Run All, widgets rendered, a slider moved, the answer typed, nbgrader's Validate. A second server in
 the instructor's course folder opens nbgrader's formgrader, which must list every released
-assignment. Screenshots go to ``test-artifacts/screenshots/``. Two more tests show that the render check fails when a widget does
-not render (its build raises; the widget manager is missing).
+assignment. Screenshots go to ``test-artifacts/screenshots/``. Two more tests show that the render
+check fails when a widget does not render (its build raises; the widget manager is missing).
 
 Needs ``apt-get install -y chromium`` and ``pip install playwright`` (never ``playwright install``).
 Without them the tests skip, except under ``CI=true``, where they fail.
