@@ -59,6 +59,15 @@ def cmd_status(args) -> None:
         print(f"{student:<20} {assignment:<32} {score:>12}")
 
 
+def cmd_export(args) -> None:
+    from .gradebook import export, gradebook_url
+
+    root = _root(args)
+    default = "grades.csv" if args.format == "csv" else f"grades-{args.format}.csv"
+    path = export(gradebook_url(root), Path(args.out) if args.out else root / default, args.format)
+    print(f"wrote {path} ({args.format})")
+
+
 def add_course_parser(sub) -> None:
     course = sub.add_parser("course", help="instructor commands over nbgrader: build, release, grade, status")
     course_sub = course.add_subparsers(dest="course_command", required=True)
@@ -79,3 +88,6 @@ def add_course_parser(sub) -> None:
     p.add_argument("--student")
     p.add_argument("--csv", help="where to write the grades (default COURSE/grades.csv)")
     add("status", cmd_status, "who submitted what, and their scores")
+    p = add("export", cmd_export, "write the grades for upload: csv, or Canvas's or Moodle's import format")
+    p.add_argument("--format", choices=["csv", "canvas", "moodle"], default="csv")
+    p.add_argument("--out", help="where to write (default COURSE/grades.csv or COURSE/grades-FORMAT.csv)")
