@@ -25,6 +25,32 @@ c.Execute.interrupt_on_timeout = True
 c.Execute.extra_arguments = []
 os.environ.setdefault("LLMKIT_NO_WIDGETS", "1")
 
+# Trusted grading: student kernels run in the bubblewrap sandbox and every test cell is judged in the
+# grader process (llmkit/grading/trusted.py); nbgrader's own Execute never runs here. Both
+# `llmkit course grade` and the formgrader's autograde button read this list.
+from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern,  # noqa: E402
+                                    LimitOutput, SaveAutoGrades)
+
+c.Autograde.autograde_preprocessors = [
+    "llmkit.grading.trusted.TrustedExecute", IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+    SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
+]
+c.TrustedExecute.sandbox = os.environ.get("LLMKIT_NO_SANDBOX") != "1"
+c.TrustedExecute.notebook_timeout = int(os.environ.get("LLMKIT_NOTEBOOK_TIMEOUT", "900"))
+c.TrustedExecute.timeout = c.Execute.timeout
+c.TrustedExecute.interrupt_on_timeout = True
+# Answer equivalents the sandbox leaves out besides the reference modules of the graded names.
+c.TrustedExecute.hidden_modules = {
+    "04-attention": ["llmkit_sdpa", "llmkit_gqa", "llmkit_sliding_window"],
+    "05-gpt-architecture": ["llmkit_gpt"],
+}
+# Feedback shows diagnoses and the student's outputs, never hidden test code or grader tracebacks.
+c.GenerateFeedback.preprocessors = [
+    "llmkit.grading.feedback.HideGraderInternals", "nbgrader.preprocessors.GetGrades",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
+
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearHiddenTests.begin_test_delimeter = "BEGIN HIDDEN TESTS"
 c.ClearHiddenTests.end_test_delimeter = "END HIDDEN TESTS"

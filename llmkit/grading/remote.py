@@ -1,0 +1,345 @@
+"""The trusted side of the grader's data-only channel to a student's kernel.
+
+``KernelSession.request`` sends one operation to ``llmkit.probe`` in the kernel and waits for its
+reply, answering the kernel's callbacks on objects the grader lent meanwhile. ``RemoteObject`` is
+how a check sees an object that lives in the kernel (the student's class, an instance, a bound
+method): calling it, reading an attribute or iterating it becomes a request, and whatever comes
+back is data (``llmkit.wire``) or another handle. Comparison, hashing and truth never ask the kernel
+whether it "equals" something: an object that claims to equal anything gets nowhere.
+"""
+
+from __future__ import annotations
+
+import builtins
+import importlib
+import json
+import time
+from queue import Empty
+from typing import Any
+
+import torch
+
+from llmkit import wire
+from llmkit.probe import CALLBACK_PROMPT, MIME
+
+from . import GradingError
+
+# Modules whose objects the trusted side may re-import by name instead of proxying (they hold no
+# answers). Everything else a notebook name points to stays in the kernel, behind a handle.
+TRUSTED_MODULE_ROOTS = ("torch", "numpy", "math", "random", "re", "json", "string", "collections", "itertools",
+                        "functools", "operator", "typing", "dataclasses", "pathlib", "os", "inspect", "copy",
+                        "tiktoken", "matplotlib", "regex", "unicodedata", "textwrap")
+TRUSTED_KIT_MODULES = ("llmkit", "llmkit.config", "llmkit.errors", "llmkit.exercise", "llmkit.grading",
+                       "llmkit.kv_cache", "llmkit.gpt2_bpe", "llmkit.tokenizers", "llmkit.data", "llmkit.io")
+
+
+class KernelGone(BaseException):
+    """The kernel died, exited or stopped answering; what did not run earns nothing.
+
+    A BaseException, so that no check's ``except Exception`` can mistake it for a wrong answer and go on.
+    """
+
+
+class StudentCodeError(Exception):
+    """The student's code raised while the grader used it (checks report it with their own context)."""
+
+
+def _student_exception(kind: str, message: str) -> Exception:
+    """The kernel's exception as one of Python's own (so hasattr, list() and friends behave), never its object."""
+    builtin = getattr(builtins, kind, None)
+    if isinstance(builtin, type) and issubclass(builtin, Exception) and not issubclass(builtin, Warning):
+        try:
+            exc = builtin(message)
+        except Exception:  # noqa: BLE001 - e.g. UnicodeDecodeError needs five arguments
+            exc = StudentCodeError(f"{kind}: {message}")
+    else:
+        exc = StudentCodeError(f"{kind}: {message}" if message else kind)
+    exc.from_student_code = True
+    return exc
+
+
+def trusted_module(name: str):
+    """The trusted side's own copy of module ``name`` when it holds no answers, else None."""
+    if not isinstance(name, str):
+        return None
+    if name.split(".")[0] in TRUSTED_MODULE_ROOTS or name in TRUSTED_KIT_MODULES:
+        try:
+            return importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - a name the kernel made up
+            return None
+    return None
+
+
+class KernelSession:
+    """One sandboxed kernel, seen from the grader: requests out, data back."""
+
+    def __init__(self, client, deadline: float, op_timeout: float = 60.0, max_reply_bytes: int = 256 * 2**20):
+        self.client = client
+        self.deadline = deadline  # the notebook's wall clock (time.monotonic())
+        self.op_timeout = op_timeout
+        self.max_reply_bytes = max_reply_bytes
+        self.lent: dict[int, Any] = {}
+        self._lent_ids: dict[int, int] = {}
+        self._proxies: dict[int, RemoteObject] = {}
+        self.dead: str | None = None
+        self._seq = 0
+
+    # ------------------------------------------------------------------ codec hooks
+
+    def _lend(self, obj) -> dict:
+        if isinstance(obj, RemoteObject):
+            if obj._session is not self:
+                raise GradingError("an object from another kernel cannot be sent here")
+            return {"$h": obj._handle}
+        if isinstance(obj, type) or type(obj).__name__ == "module":
+            raise GradingError(f"the grader never lends classes or modules ({obj!r})")
+        key = id(obj)
+        if key not in self._lent_ids or self.lent.get(self._lent_ids[key]) is not obj:
+            self._lent_ids[key] = len(self.lent) + 1
+            self.lent[self._lent_ids[key]] = obj
+        return {"$cb": self._lent_ids[key]}
+
+    def _from_tag(self, tag: dict):
+        if "$cb" in tag:  # one of ours, coming back
+            obj = self.lent.get(tag["$cb"])
+            if obj is None:
+                raise wire.WireError("unknown callback id")
+            return obj
+        handle = tag.get("$h")
+        if type(handle) is not int:
+            raise wire.WireError("malformed handle")
+        if tag.get("kind") == "module":
+            module = trusted_module(tag.get("name"))
+            if module is not None:
+                return module
+        proxy = self._proxies.get(handle)
+        if proxy is None:
+            proxy = RemoteObject(self, handle, tag)
+            self._proxies[handle] = proxy
+        return proxy
+
+    # ------------------------------------------------------------------ requests
+
+    def request(self, op: str, _push_rng: bool = True, **args):
+        """One operation in the kernel; with ``_push_rng`` the kernel first takes the grader's torch RNG state."""
+        if self.dead:
+            raise KernelGone(self.dead)
+        self._seq += 1
+        request = {"id": self._seq, "op": op, "rng": wire.rng_state() if _push_rng else None,
+                   "payload": wire.encode(args, self._lend)}
+        code = f"__llmkit_probe__.handle({json.dumps(json.dumps(request))})"
+        msg_id = self.client.execute(code, silent=False, store_history=False, allow_stdin=True,
+                                     stop_on_error=False)
+        reply = self._await(msg_id, op)
+        if reply.get("rng"):
+            try:
+                wire.set_rng_state(reply["rng"])
+            except Exception:  # noqa: BLE001 - a malformed state is the student's problem, not ours
+                pass
+        if not reply.get("ok"):
+            err = reply.get("error") or {}
+            raise _student_exception(str(err.get("type", "Error"))[:80], str(err.get("message", ""))[:1000])
+        return wire.decode(reply.get("value") or {}, self._from_tag, self.max_reply_bytes)
+
+    def _await(self, msg_id: str, op: str) -> dict:
+        started = time.monotonic()
+        reply = None
+        idle = False
+        while not (idle and reply is not None):
+            now = time.monotonic()
+            if now > self.deadline:
+                self._die("the notebook ran out of time")
+            if now - started > self.op_timeout:
+                self._die(f"the kernel did not answer within {self.op_timeout:.0f} s")
+            self._serve_callbacks()
+            try:
+                msg = self.client.get_iopub_msg(timeout=0.05)
+            except Empty:
+                if not self.client.is_alive():
+                    self._die("the kernel died")
+                continue
+            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            kind = msg.get("msg_type")
+            content = msg.get("content", {})
+            if kind == "display_data" and MIME in content.get("data", {}):
+                candidate = content["data"][MIME]
+                if isinstance(candidate, dict) and reply is None:
+                    reply = candidate
+            elif kind == "error" and reply is None:
+                reply = {"ok": False, "error": {"type": str(content.get("ename")), "message": str(content.get("evalue"))}}
+            elif kind == "status" and content.get("execution_state") == "idle":
+                idle = True
+                if reply is None:
+                    reply = {"ok": False, "error": {"type": "ProbeError",
+                                                    "message": "the kernel gave no answer (was the probe removed?)"}}
+        return reply
+
+    def _serve_callbacks(self):
+        try:
+            msg = self.client.get_stdin_msg(timeout=0)
+        except Empty:
+            return
+        if msg.get("msg_type") != "input_request":
+            return
+        prompt = str(msg.get("content", {}).get("prompt", ""))
+        if not prompt.startswith(CALLBACK_PROMPT):
+            self.client.input("")  # the student's own input(): nobody types during grading
+            return
+        self.client.input(json.dumps(self._answer_callback(prompt[len(CALLBACK_PROMPT):])))
+
+    def _answer_callback(self, text: str) -> dict:
+        """Run one use of a lent object on data from the kernel; never anything of the kernel's."""
+        try:
+            ask = json.loads(text)
+            obj = self.lent[int(ask["cb"])]
+            if ask.get("rng"):
+                wire.set_rng_state(ask["rng"])
+            args = wire.decode(ask["payload"], self._from_tag)
+            op = ask.get("op")
+            if op == "call":
+                value = obj(*args.get("args", ()), **args.get("kwargs", {}))
+            elif op == "getattr":
+                name = args["name"]
+                if not isinstance(name, str) or name.startswith("_"):
+                    raise AttributeError("private attributes of the grader's objects are not lent")
+                value = getattr(obj, name)
+                if isinstance(value, type) or type(value).__name__ in ("module", "function", "builtin_function_or_method") \
+                        and getattr(value, "__self__", None) is not obj:
+                    raise AttributeError(f"{name} is not lent")
+            elif op == "list":
+                value = list(obj)
+            elif op == "len":
+                value = len(obj)
+            elif op == "getitem":
+                value = obj[args["key"]]
+            else:
+                raise ValueError(f"unknown use {op!r}")
+            return {"ok": True, "value": wire.encode(value, self._lend), "rng": wire.rng_state()}
+        except Exception as exc:  # noqa: BLE001 - reported back to the kernel as a refusal
+            return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:500], "rng": wire.rng_state()}
+
+    def _die(self, why: str):
+        self.dead = why
+        raise KernelGone(why)
+
+    # ------------------------------------------------------------------ conveniences for checks
+
+    def resolve(self, names: list[str]) -> dict:
+        values = self.request("resolve", names=list(names))
+        return {k: v for k, v in values.items() if not (isinstance(v, dict) and v == {"$missing": True})}
+
+    def ship(self, obj: torch.nn.Module, *args, **kwargs) -> "RemoteObject":
+        """A copy of a grader-side module, built in the kernel from its (kit or torch) class and weights."""
+        cls = type(obj)
+        return self.request("ship", module=cls.__module__, qualname=cls.__qualname__, args=args, kwargs=kwargs,
+                            state=obj.state_dict())
+
+
+def _op(proxy: "RemoteObject", op: str, **args):
+    return object.__getattribute__(proxy, "_session").request(op, h=proxy, **args)
+
+
+class RemoteObject:
+    """An object that lives in the student's kernel. Using it asks the kernel; the answers are data."""
+
+    __slots__ = ("_session", "_handle", "_meta", "origin", "__weakref__")
+
+    def __init__(self, session: KernelSession, handle: int, meta: dict):
+        object.__setattr__(self, "_session", session)
+        object.__setattr__(self, "_handle", handle)
+        object.__setattr__(self, "_meta", meta)
+        object.__setattr__(self, "origin", None)  # the notebook name it was found under, if any
+
+    # what it is (reported by the kernel: informative, never trusted for a verdict)
+    @property
+    def kind(self) -> str:
+        return str(object.__getattribute__(self, "_meta").get("kind"))
+
+    @property
+    def __name__(self):  # noqa: A003 - mirrors a class's or function's name for messages
+        name = object.__getattribute__(self, "_meta").get("name")
+        return name if isinstance(name, str) else "object"
+
+    @property
+    def __class__(self):
+        """The most specific torch class the kernel says it derives from, so isinstance(x, nn.Linear) reads naturally."""
+        meta = object.__getattribute__(self, "_meta")
+        if meta.get("kind") == "object":
+            for path in meta.get("mro") or []:
+                module, _, qual = str(path).rpartition(".")
+                if module.split(".")[0] == "torch" and "." not in qual:
+                    cls = getattr(trusted_module(module), qual, None)
+                    if isinstance(cls, type) and issubclass(cls, torch.nn.Module):
+                        return cls
+        return RemoteObject
+
+    def __call__(self, *args, **kwargs):
+        return _op(self, "call", args=args, kwargs=kwargs)
+
+    def __getattr__(self, name):
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return _op(self, "getattr", name=name)
+
+    def __setattr__(self, name, value):
+        _op(self, "setattr", name=name, value=value)
+
+    def __getitem__(self, key):
+        return _op(self, "getitem", key=key)
+
+    def __setitem__(self, key, value):
+        _op(self, "setitem", key=key, value=value)
+
+    def __len__(self):
+        n = _op(self, "len")
+        if type(n) is not int or n < 0:
+            raise StudentCodeError("len() of the object did not give a non-negative int")
+        return n
+
+    def __bool__(self):
+        value = _op(self, "bool")
+        if type(value) is not bool:
+            raise StudentCodeError("bool() of the object did not give True or False")
+        return value
+
+    def __contains__(self, item):
+        return _op(self, "contains", item=item) is True
+
+    def __iter__(self):
+        iterator = _op(self, "iter")
+        while True:
+            batch = object.__getattribute__(iterator, "_session").request("next_batch", h=iterator, count=64)
+            if not isinstance(batch, dict) or not isinstance(batch.get("items"), list):
+                raise StudentCodeError("iteration gave malformed data")
+            yield from batch["items"]
+            if batch.get("done") is not False:
+                return
+
+    def __repr__(self):
+        try:
+            text = _op(self, "repr")
+        except GradingError:
+            text = None
+        return text if isinstance(text, str) else f"<{self.kind} in the student's kernel>"
+
+    def __eq__(self, other):
+        return self is other
+
+    def __hash__(self):
+        return hash((id(object.__getattribute__(self, "_session")), object.__getattribute__(self, "_handle")))
+
+    # the usual nn.Module calls a check makes, kept explicit so they read naturally
+    def eval(self):
+        return self._method("eval")
+
+    def train(self, mode: bool = True):
+        return self._method("train", mode)
+
+    def _method(self, name, *args, **kwargs):
+        method = _op(self, "getattr", name=name)
+        return method(*args, **kwargs) if isinstance(method, RemoteObject) else method
+
+
+def is_remote(obj) -> bool:
+    return type(obj) is RemoteObject

@@ -1,0 +1,241 @@
+"""Student kernels in a bubblewrap sandbox: the one place where kernels are launched for grading.
+
+What a sandboxed kernel sees: a read-only system (``/usr``), the Python it runs on and its packages,
+the kit with this grading package and the answers of the assignment being graded left out, a
+private copy of the student's submission (the only writable place besides a small ``/tmp``) and
+the channel folder holding the kernel's Unix sockets. No network (a new, empty network namespace),
+no course folder, gradebook, exchange, other students or the grader's home. It runs as an
+unprivileged user id of its own with limits on memory, CPU time, processes, file size and open
+files, in its own pid namespace: when the sandbox goes, every process the student started goes too.
+
+Debian's ``bubblewrap`` builds it (``apt-get install bubblewrap``); the grader runs as root (as CI
+does) or with unprivileged user namespaces allowed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jupyter_client.kernelspec import KernelSpec
+from jupyter_client.manager import AsyncKernelManager
+
+from llmkit.errors import LLMKitError
+
+# Packages of the kit that a kernel may import, found wherever they are installed.
+KIT_PACKAGES = ("llmkit", "llmkit_solutions")
+SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/nsswitch.conf",
+                "/etc/passwd", "/etc/group", "/etc/hosts", "/etc/fonts", "/etc/mime.types")
+
+
+class SandboxUnavailable(LLMKitError):
+    """The sandbox cannot start here; the message names the fix."""
+
+
+@dataclass
+class Limits:
+    """Per-kernel limits; ``LLMKIT_SANDBOX_MEMORY_MB`` etc. override them for a whole course."""
+
+    memory_mb: int = int(os.environ.get("LLMKIT_SANDBOX_MEMORY_MB", "6144"))  # address space, torch included
+    cpu_seconds: int = int(os.environ.get("LLMKIT_SANDBOX_CPU_SECONDS", "1200"))
+    processes: int = int(os.environ.get("LLMKIT_SANDBOX_PROCESSES", "96"))  # threads count too
+    file_mb: int = 64
+    open_files: int = 512
+    tmp_mb: int = 256
+    wall_seconds: float = float(os.environ.get("LLMKIT_NOTEBOOK_TIMEOUT", "900"))
+
+
+def bwrap_path() -> str:
+    found = shutil.which("bwrap")
+    if not found:
+        raise SandboxUnavailable("grading needs bubblewrap, which is not installed: run `apt-get install -y "
+                                 "bubblewrap` (or pass --no-sandbox to grade without protection, never for a real class).")
+    return found
+
+
+def package_dir(name: str) -> Path | None:
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0]).resolve()
+
+
+def plugin_packages() -> list[str]:
+    """Top-level packages of the kit's entry-point plugins (first-party and installed ones)."""
+    from importlib.metadata import entry_points
+
+    return sorted({ep.value.split(":")[0].split(".")[0] for ep in entry_points(group="llmkit")})
+
+
+@dataclass
+class SandboxSpec:
+    """Everything needed to build one sandbox's command line."""
+
+    workdir: Path  # the private copy of the submission; the only writable folder
+    hidden_modules: set[str] = field(default_factory=set)  # dotted names: packages or modules to leave out
+    limits: Limits = field(default_factory=Limits)
+    uid: int = 0  # an unprivileged id of its own, so process limits count only this kernel
+
+
+class _Binds:
+    """bwrap arguments that make every parent folder of a bound path traversable (0755)."""
+
+    def __init__(self):
+        self.args: list[str] = []
+        self.dirs: set[str] = {"/"}
+        self.bound: list[str] = []
+
+    def _parents(self, path: str):
+        parts = Path(path).parts
+        for i in range(2, len(parts)):
+            parent = str(Path(*parts[:i]))
+            if parent in self.dirs or any(parent == b or parent.startswith(b + "/") for b in self.bound):
+                continue
+            self.dirs.add(parent)
+            self.args += ["--perms", "0755", "--dir", parent]
+
+    def ro(self, src, dest=None):
+        dest = str(dest or src)
+        self._parents(dest)
+        self.args += ["--ro-bind", str(src), dest]
+        self.bound.append(dest)
+
+    def rw(self, src, dest=None):
+        dest = str(dest or src)
+        self._parents(dest)
+        self.args += ["--bind", str(src), dest]
+        self.bound.append(dest)
+
+    def empty(self, dest):
+        self.args += ["--perms", "0755", "--tmpfs", str(dest)]
+
+
+def _filtered_copy(package: Path, hidden: set[str], into: Path, dotted: str) -> Path:
+    """A copy of ``package``'s sources without the hidden modules (and without compiled caches)."""
+    target = into / dotted
+    for src in package.rglob("*"):
+        rel = src.relative_to(package)
+        if "__pycache__" in rel.parts or src.is_dir():
+            continue
+        module = ".".join((dotted, *rel.with_suffix("").parts))
+        if any(module == h or module.startswith(h + ".") for h in hidden):
+            continue
+        dest = target / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, dest)
+    for folder in [target, *[p for p in target.rglob("*") if p.is_dir()]]:
+        folder.chmod(0o755)
+    for f in target.rglob("*"):
+        if f.is_file():
+            f.chmod(0o644)
+    return target
+
+
+def bwrap_command(spec: SandboxSpec, inner: list[str], scratch: Path) -> list[str]:
+    """The full command: bwrap's view of the world, then the user switch and limits, then ``inner``."""
+    b = _Binds()
+    b.ro("/usr")
+    b.args += ["--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib", "--symlink", "usr/sbin", "/sbin"]
+    if os.path.exists("/usr/lib64"):
+        b.args += ["--symlink", "usr/lib64", "/lib64"]
+    for path in SYSTEM_FILES:
+        if os.path.exists(path):
+            b.ro(path)
+    for prefix in sorted({sys.base_prefix, sys.prefix}, key=len):
+        if not prefix.startswith("/usr"):
+            b.ro(prefix)
+    hidden = set(spec.hidden_modules) | {"llmkit.grading"}
+    for name in [*KIT_PACKAGES, *plugin_packages()]:
+        where = package_dir(name)
+        if where is None:
+            continue
+        if any(name == h for h in hidden):
+            if any(str(where).startswith(bnd + "/") for bnd in b.bound):
+                b.empty(where)  # installed inside a bound prefix: cover it
+            continue
+        inner_hidden = {h for h in hidden if h.startswith(name + ".")}
+        source = _filtered_copy(where, inner_hidden, scratch / "packages", name) if inner_hidden else where
+        b.ro(source, where)
+    b.args += ["--dev", "/dev", "--proc", "/proc"]
+    b.args += ["--perms", "1777", "--size", str(spec.limits.tmp_mb * 2**20), "--tmpfs", "/tmp"]
+    b.dirs.add("/tmp")
+    b.rw(scratch / "channel")  # the kernel's sockets: the same path inside and out
+    b.rw(spec.workdir, "/home/student/work")
+    lim = spec.limits
+    return [
+        bwrap_path(), "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
+        "--die-with-parent", "--new-session", "--clearenv", "--hostname", "sandbox",
+        "--setenv", "PATH", f"{sys.prefix}/bin:/usr/bin:/bin", "--setenv", "HOME", "/home/student",
+        "--setenv", "TMPDIR", "/tmp", "--setenv", "IPYTHONDIR", "/tmp/ipython", "--setenv", "MPLBACKEND", "Agg",
+        "--setenv", "MPLCONFIGDIR", "/tmp/matplotlib",
+        "--setenv", "XDG_CACHE_HOME", "/tmp/cache", "--setenv", "LLMKIT_NO_WIDGETS", "1",
+        "--setenv", "LANG", "C.UTF-8", "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
+        "--setenv", "NBGRADER_EXECUTION", "autograde",
+        "--setenv", "OMP_NUM_THREADS", os.environ.get("LLMKIT_SANDBOX_THREADS", str(os.cpu_count() or 1)),
+        *b.args, "--chdir", "/home/student/work", "--",
+        "setpriv", f"--reuid={spec.uid}", f"--regid={spec.uid}", "--clear-groups", "--inh-caps=-all",
+        "--bounding-set=-all", "--no-new-privs",
+        "prlimit", f"--as={lim.memory_mb * 2**20}", f"--cpu={lim.cpu_seconds}", f"--nproc={lim.processes}",
+        f"--fsize={lim.file_mb * 2**20}", f"--nofile={lim.open_files}", "--core=0", "--",
+        *inner,
+    ]
+
+
+_next_uid = [0]
+
+
+def fresh_uid() -> int:
+    """An unprivileged user id no other running sandbox of this grader has (process limits are per id)."""
+    _next_uid[0] = (_next_uid[0] + 1) % 20000
+    return 200000 + (os.getpid() % 500) * 20000 // 500 + _next_uid[0] % (20000 // 500)
+
+
+def prepare_workdir(source: Path, scratch: Path, uid: int) -> Path:
+    """A private, writable copy of the submission folder, owned by the sandbox's user."""
+    work = scratch / "work"
+    shutil.copytree(source, work, symlinks=False, ignore=shutil.ignore_patterns(".ipynb_checkpoints"),
+                    ignore_dangling_symlinks=True)
+    for path in [work, *work.rglob("*")]:
+        if path.is_symlink():
+            path.unlink()
+            continue
+        os.chown(path, uid, uid)
+    (scratch / "channel").mkdir()
+    os.chown(scratch / "channel", uid, uid)
+    os.chown(scratch, 0, 0)
+    scratch.chmod(0o711)
+    return work
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """A kernel manager whose kernels start inside the sandbox, talking over Unix sockets only."""
+
+    def __init__(self, sandbox: SandboxSpec, scratch: Path, **kwargs):
+        super().__init__(kernel_name="python3", **kwargs)
+        self.sandbox = sandbox
+        self.scratch = scratch
+        self.transport = "ipc"
+        self.ip = str(scratch / "channel" / "kernel")
+        self.connection_file = str(scratch / "channel" / "kernel.json")
+        self._kernel_spec = KernelSpec(
+            argv=[f"{sys.prefix}/bin/python", "-I", "-m", "ipykernel_launcher", "-f", "{connection_file}",
+                  "--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=CRITICAL"],
+            display_name="Python 3 (llmkit sandbox)", language="python", interrupt_mode="message",
+        )
+
+    def format_kernel_cmd(self, extra_arguments=None):
+        inner = [a.replace("{connection_file}", self.connection_file) for a in self._kernel_spec.argv]
+        return bwrap_command(self.sandbox, inner, self.scratch)
+
+    def write_connection_file(self, **kwargs):
+        super().write_connection_file(**kwargs)
+        os.chown(self.connection_file, self.sandbox.uid, self.sandbox.uid)
+
+
+def new_scratch() -> Path:
+    return Path(tempfile.mkdtemp(prefix="llmkit-sandbox-"))
