@@ -203,8 +203,8 @@ def _by_student(table: list[Row]) -> tuple[list[str], dict[str, float], dict[str
 
 def _write_canvas(table: list[Row], out, section: str = "") -> None:
     """Canvas's gradebook import: Student, ID, SIS User ID, SIS Login ID, Section, one column per
-    assignment, and a 'Points Possible' row under the header. Canvas leaves blank cells alone, so
-    'not submitted' stays blank; a column whose name matches no Canvas assignment creates one."""
+    assignment (its total points), and a 'Points Possible' row under the header. 'Not submitted' is
+    a blank cell, never a 0; a column whose name matches no Canvas assignment creates one."""
     assignments, max_scores, students = _by_student(table)
     writer = csv.writer(out)
     writer.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", *assignments])

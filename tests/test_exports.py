@@ -75,7 +75,7 @@ def test_canvas_has_its_documented_columns_and_points_possible_row(gradebook_url
     assert table[1] == ["Points Possible", "", "", "", "", "10", "10"]
     rows = {r[3]: r for r in table[2:]}
     assert rows["ada"] == ["Lovelace, Ada", "101", "", "ada", "", "7.5", "10"]
-    assert rows["bob"][5:] == ["0", ""]  # a real 0, then nothing submitted: Canvas leaves blanks alone
+    assert rows["bob"][5:] == ["0", ""]  # a real 0, then nothing submitted: a blank, never a 0
     assert rows["cy"] == ["cy", "", "", "cy", "", "", ""]
 
 
