@@ -87,6 +87,30 @@ def _ship(module, qualname, args, kwargs, state):
     return made
 
 
+def _signature(fn):
+    """Parameters as data: (name, kind, has_default, default); defaults that are not data become their repr."""
+    import inspect
+
+    params = []
+    for p in inspect.signature(fn).parameters.values():
+        default = p.default
+        if default is not inspect.Parameter.empty and not isinstance(default, (type(None), bool, int, float, str)):
+            default = {"repr": repr(default)[:200]}
+        params.append([p.name, int(p.kind), p.default is not inspect.Parameter.empty,
+                       None if p.default is inspect.Parameter.empty else default])
+    return params
+
+
+def _call_grad(fn, args, kwargs, wrt, grad_output):
+    """Call ``fn``, backpropagate from its output, and return (output, gradients of the chosen arguments)."""
+    args = list(args)
+    for i in wrt:
+        args[i] = args[i].detach().clone().requires_grad_(True)
+    out = fn(*args, **kwargs)
+    torch.autograd.backward(out, grad_output if grad_output is not None else torch.ones_like(out))
+    return out, [args[i].grad for i in wrt]
+
+
 _MISSING = {"$missing": True}
 
 
@@ -120,6 +144,14 @@ def _run(op: str, a: dict):
         return _Iterator(iter(target))
     if op == "next_batch":
         return _next_batch(target.iterator, int(a["count"]))
+    if op == "isinstance":
+        return isinstance(a["obj"], a["cls"]) if isinstance(a["cls"], (type, tuple)) else False
+    if op == "issubclass":
+        return isinstance(a["sub"], type) and isinstance(a["cls"], type) and issubclass(a["sub"], a["cls"])
+    if op == "signature":
+        return _signature(target)
+    if op == "call_grad":
+        return _call_grad(target, a.get("args", ()), a.get("kwargs", {}), a["wrt"], a.get("grad_output"))
     if op == "ship":
         return _ship(a["module"], a["qualname"], a.get("args", ()), a.get("kwargs", {}), a.get("state"))
     raise ValueError(f"unknown probe operation {op!r}")

@@ -323,6 +323,33 @@ class RemoteObject:
             text = None
         return text if isinstance(text, str) else f"<{self.kind} in the student's kernel>"
 
+    def __instancecheck__(self, instance):
+        """isinstance(x, StudentClass): asked of the kernel, about the kernel's own objects only."""
+        if not isinstance(instance, RemoteObject):
+            return False
+        return _op(self, "isinstance", obj=instance, cls=self) is True
+
+    def __subclasscheck__(self, sub):
+        return isinstance(sub, RemoteObject) and _op(self, "issubclass", sub=sub, cls=self) is True
+
+    @property
+    def __signature__(self):
+        """inspect.signature() of a kernel function or class, rebuilt here from data."""
+        import inspect
+
+        params = []
+        for entry in _op(self, "signature"):
+            name, kind, has_default, default = entry
+            if isinstance(default, dict) and set(default) == {"repr"}:
+                default = _Repr(default["repr"])
+            params.append(inspect.Parameter(str(name), inspect._ParameterKind(int(kind)),
+                                            default=default if has_default else inspect.Parameter.empty))
+        return inspect.Signature(params)
+
+    def call_with_grad(self, *args, wrt: tuple = (0,), grad_output=None, **kwargs):
+        """Call in the kernel, backpropagate there; return (output, [gradient of each argument in wrt])."""
+        return _op(self, "call_grad", args=args, kwargs=kwargs, wrt=list(wrt), grad_output=grad_output)
+
     def __eq__(self, other):
         return self is other
 
@@ -339,6 +366,16 @@ class RemoteObject:
     def _method(self, name, *args, **kwargs):
         method = _op(self, "getattr", name=name)
         return method(*args, **kwargs) if isinstance(method, RemoteObject) else method
+
+
+class _Repr:
+    """A default value that is not data, shown by its repr (signature checks compare names and kinds)."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __repr__(self):
+        return self.text
 
 
 def is_remote(obj) -> bool:

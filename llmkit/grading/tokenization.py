@@ -12,7 +12,9 @@ import inspect
 import random
 import re
 
-from . import GradingError, _code_objects, assert_defined_in_notebook, call_checked
+from llmkit.exercise import _code_objects
+
+from . import GradingError, assert_defined_in_notebook, call_checked
 
 # The kit's own word vocabulary: fine to use elsewhere, but not as the answer to the exercise.
 KIT_VOCAB_FUNCTIONS = {"build_vocab", "words_of"}
