@@ -50,6 +50,8 @@ MAX_CELL_OUTPUT = 100_000  # characters of one student cell's text output kept f
 
 # The integrity oracle of the notebook being graded; assert_defined_in_notebook reads it.
 current_integrity: contextvars.ContextVar = contextvars.ContextVar("llmkit_integrity", default=None)
+# The kernel session of the test cell being run, for checks that must ship objects into the kernel.
+current_session: contextvars.ContextVar = contextvars.ContextVar("llmkit_session", default=None)
 
 
 def _nb(cell) -> dict:
@@ -302,6 +304,7 @@ class TrustedExecute(Execute):
         wanted = sorted(n for n in _free_names(code) if n not in ns and not hasattr(builtins, n))
         out = io.StringIO()
         token = current_integrity.set((self._integrity, index))
+        session_token = current_session.set(self._session)
         try:
             found = self._session.resolve(wanted) if wanted else {}
             for name, value in found.items():
@@ -331,6 +334,7 @@ class TrustedExecute(Execute):
             return self._with_prints(out, _error_output(type(exc).__name__, str(exc)[:1000]))
         finally:
             current_integrity.reset(token)
+            current_session.reset(session_token)
         text = out.getvalue()
         return [_stream(text[:MAX_TRUSTED_OUTPUT])] if text else []
 
