@@ -134,9 +134,21 @@ def submitted(course_root: Path) -> list[tuple[str, str]]:
 
 
 def grade(course_root: Path | None = None, assignment: str | None = None, student: str | None = None,
-          csv_path: Path | None = None) -> dict:
-    """Autograde, generate feedback and export CSV; one broken submission never stops the others."""
+          csv_path: Path | None = None, sandbox: bool = True) -> dict:
+    """Autograde, generate feedback and export CSV; one broken submission never stops the others.
+
+    Student kernels run in the bubblewrap sandbox and every test cell is judged in this process
+    (``llmkit.grading.trusted``). ``sandbox=False`` keeps the trusted verdicts but lets kernels see
+    the machine: for trying a course on a laptop, never for a real class.
+    """
     course_root = Path(course_root or default_course_root()).resolve()
+    if sandbox:
+        from .grading.sandbox import preflight
+
+        os.environ.pop("LLMKIT_NO_SANDBOX", None)
+        preflight()  # one line naming the fix, before any submission is touched
+    else:
+        os.environ["LLMKIT_NO_SANDBOX"] = "1"
     pairs = [(s, a) for s, a in submitted(course_root)
              if (assignment is None or a == assignment) and (student is None or s == student)]
     if not pairs:

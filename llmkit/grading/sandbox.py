@@ -58,6 +58,40 @@ def bwrap_path() -> str:
     return found
 
 
+def preflight() -> None:
+    """Start a trivial sandbox once; raise SandboxUnavailable with the fix when this machine cannot."""
+    import subprocess
+
+    bwrap = bwrap_path()
+    for tool in ("setpriv", "prlimit"):
+        if os.geteuid() == 0 and shutil.which(tool) is None:
+            raise SandboxUnavailable(f"grading needs `{tool}` from util-linux: run `apt-get install -y util-linux`.")
+    probe = [bwrap, *_isolation_args(), "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin",
+             "--symlink", "usr/lib", "/lib", "--proc", "/proc", "--dev", "/dev", "--", "/usr/bin/true"]
+    if os.path.exists("/usr/lib64"):
+        probe[-2:-2] = ["--symlink", "usr/lib64", "/lib64"]
+    try:
+        done = subprocess.run(probe, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SandboxUnavailable(f"the sandbox cannot start ({exc}).") from exc
+    if done.returncode != 0:
+        detail = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        hint = ("unprivileged user namespaces are blocked here (Ubuntu 24.04's AppArmor default, or "
+                "kernel.unprivileged_userns_clone=0): grade as root, or allow them with `sudo sysctl -w "
+                "kernel.apparmor_restrict_unprivileged_userns=0`")
+        raise SandboxUnavailable(f"the grading sandbox cannot start ({detail}); {hint}. `llmkit course grade "
+                                 "--no-sandbox` grades without protection (never for a real class).")
+
+
+def _isolation_args() -> list[str]:
+    """Namespaces: as root, a real user switch follows (setpriv); otherwise a user namespace does the job."""
+    common = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
+              "--die-with-parent", "--new-session"]
+    if os.geteuid() == 0:
+        return common
+    return [*common, "--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
+
+
 def package_dir(name: str) -> Path | None:
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
@@ -167,9 +201,15 @@ def bwrap_command(spec: SandboxSpec, inner: list[str], scratch: Path) -> list[st
     b.rw(scratch / "channel")  # the kernel's sockets: the same path inside and out
     b.rw(spec.workdir, "/home/student/work")
     lim = spec.limits
+    if os.geteuid() == 0:  # a user id of its own: process limits count only this kernel
+        become = ["setpriv", f"--reuid={spec.uid}", f"--regid={spec.uid}", "--clear-groups", "--inh-caps=-all",
+                  "--bounding-set=-all", "--no-new-privs"]
+        processes = lim.processes
+    else:  # the instructor's own id: the limit counts their other processes too
+        become = []
+        processes = lim.processes + _processes_of_current_user()
     return [
-        bwrap_path(), "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
-        "--die-with-parent", "--new-session", "--clearenv", "--hostname", "sandbox",
+        bwrap_path(), *_isolation_args(), "--clearenv", "--hostname", "sandbox",
         "--setenv", "PATH", f"{sys.prefix}/bin:/usr/bin:/bin", "--setenv", "HOME", "/home/student",
         "--setenv", "TMPDIR", "/tmp", "--setenv", "IPYTHONDIR", "/tmp/ipython", "--setenv", "MPLBACKEND", "Agg",
         "--setenv", "MPLCONFIGDIR", "/tmp/matplotlib",
@@ -177,13 +217,24 @@ def bwrap_command(spec: SandboxSpec, inner: list[str], scratch: Path) -> list[st
         "--setenv", "LANG", "C.UTF-8", "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
         "--setenv", "NBGRADER_EXECUTION", "autograde",
         "--setenv", "OMP_NUM_THREADS", os.environ.get("LLMKIT_SANDBOX_THREADS", str(os.cpu_count() or 1)),
-        *b.args, "--chdir", "/home/student/work", "--",
-        "setpriv", f"--reuid={spec.uid}", f"--regid={spec.uid}", "--clear-groups", "--inh-caps=-all",
-        "--bounding-set=-all", "--no-new-privs",
-        "prlimit", f"--as={lim.memory_mb * 2**20}", f"--cpu={lim.cpu_seconds}", f"--nproc={lim.processes}",
+        *b.args, "--chdir", "/home/student/work", "--", *become,
+        "prlimit", f"--as={lim.memory_mb * 2**20}", f"--cpu={lim.cpu_seconds}", f"--nproc={processes}",
         f"--fsize={lim.file_mb * 2**20}", f"--nofile={lim.open_files}", "--core=0", "--",
         *inner,
     ]
+
+
+def _processes_of_current_user() -> int:
+    uid = os.getuid()
+    count = 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.stat(f"/proc/{entry}").st_uid == uid:
+                    count += 1
+            except OSError:
+                continue
+    return count
 
 
 _next_uid = [0]
@@ -196,7 +247,9 @@ def fresh_uid() -> int:
 
 
 def prepare_workdir(source: Path, scratch: Path, uid: int) -> Path:
-    """A private, writable copy of the submission folder, owned by the sandbox's user."""
+    """A private, writable copy of the submission folder, owned by the sandbox's user (root only)."""
+    if os.geteuid() != 0:
+        uid = os.getuid()
     work = scratch / "work"
     shutil.copytree(source, work, symlinks=False, ignore=shutil.ignore_patterns(".ipynb_checkpoints"),
                     ignore_dangling_symlinks=True)
@@ -207,7 +260,8 @@ def prepare_workdir(source: Path, scratch: Path, uid: int) -> Path:
         os.chown(path, uid, uid)
     (scratch / "channel").mkdir()
     os.chown(scratch / "channel", uid, uid)
-    os.chown(scratch, 0, 0)
+    if os.geteuid() == 0:
+        os.chown(scratch, 0, 0)
     scratch.chmod(0o711)
     return work
 
@@ -234,7 +288,8 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     def write_connection_file(self, **kwargs):
         super().write_connection_file(**kwargs)
-        os.chown(self.connection_file, self.sandbox.uid, self.sandbox.uid)
+        if os.geteuid() == 0:
+            os.chown(self.connection_file, self.sandbox.uid, self.sandbox.uid)
 
 
 def new_scratch() -> Path:
