@@ -13,6 +13,7 @@ Both sides import this module; neither trusts what the other sends beyond these 
 from __future__ import annotations
 
 import base64
+import collections
 import math
 from typing import Any, Callable
 
@@ -75,7 +76,7 @@ def encode(value: Any, handle_of: Callable[[Any], dict]) -> dict:
             return {"$t": [enc(x, depth + 1) for x in v]}
         if type(v) is list:
             return [enc(x, depth + 1) for x in v]
-        if type(v) is dict:
+        if type(v) is dict or type(v) is collections.OrderedDict:  # a state_dict() is data too
             return {"$d": [[enc(k, depth + 1), enc(x, depth + 1)] for k, x in v.items()]}
         if type(v) in (set, frozenset):
             return {"$s": [enc(x, depth + 1) for x in v]}
