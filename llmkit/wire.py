@@ -67,7 +67,10 @@ def encode(value: Any, handle_of: Callable[[Any], dict]) -> dict:
         if type(v) is float:
             return v if math.isfinite(v) else {"$float": repr(v)}
         if isinstance(v, torch.Tensor) and type(v) in (torch.Tensor, torch.nn.Parameter):
-            if v.is_sparse or v.device.type == "meta" or v.is_complex():
+            if v.device.type == "meta" and not v.is_sparse:  # shapes only (a model built on "meta"): no data
+                return {"$meta": [enc(n, depth + 1) for n in v.shape], "dtype": _dtype_name(v.dtype),
+                        "rg": bool(v.requires_grad)}
+            if v.is_sparse or v.is_complex():
                 return handle_of(v)
             key = str(len(tensors))
             tensors[key] = v.detach().to("cpu").contiguous().clone()
@@ -139,6 +142,12 @@ def decode(message: dict, from_handle: Callable[[dict], Any], max_bytes: int = 5
             if v.get("rg") is True and (t.is_floating_point() or t.is_complex()):
                 t.requires_grad_(True)
             return t
+        if "$meta" in v:
+            shape = [dec(x, depth + 1) for x in _list(v["$meta"])]
+            if len(shape) > 16 or not all(type(n) is int and 0 <= n < 2**40 for n in shape):
+                raise WireError("malformed meta tensor")
+            t = torch.empty(shape, dtype=_dtype(v.get("dtype")), device="meta")
+            return t.requires_grad_(True) if v.get("rg") is True and t.is_floating_point() else t
         if "$t" in v:
             return tuple(dec(x, depth + 1) for x in _list(v["$t"]))
         if "$d" in v:

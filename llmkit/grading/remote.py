@@ -127,6 +127,9 @@ class KernelSession:
         self._seq += 1
         request = {"id": self._seq, "op": op, "rng": wire.rng_state() if _push_rng else None,
                    "payload": wire.encode(args, self._lend)}
+        device = str(torch.get_default_device())
+        if device != "cpu":  # `with torch.device("meta"):` around a remote call holds in the kernel too
+            request["device"] = device
         code = f"__llmkit_probe__.handle({json.dumps(json.dumps(request))})"
         msg_id = self.client.execute(code, silent=False, store_history=False, allow_stdin=True,
                                      stop_on_error=False)
