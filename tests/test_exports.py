@@ -92,6 +92,15 @@ def test_an_open_gradebook_exports_the_same_as_its_url(gradebook_url, tmp_path):
     assert read(from_object) == read(export(gradebook_url, tmp_path / "b.csv", "canvas"))
 
 
+def test_nbgraders_api_exports_the_same_as_its_url(gradebook_url, tmp_path):
+    from nbgrader.apps import NbGraderAPI
+    from traitlets.config import Config
+
+    api = NbGraderAPI(config=Config({"CourseDirectory": {
+        "root": str(tmp_path), "db_url": gradebook_url, "course_id": COURSE_ID}}))
+    assert read(export(api, tmp_path / "a.csv")) == read(export(gradebook_url, tmp_path / "b.csv"))
+
+
 def test_bad_requests_are_one_line_errors(gradebook_url, tmp_path):
     with pytest.raises(LLMKitError, match="choose one of: csv, canvas, moodle"):
         export(gradebook_url, tmp_path / "x.csv", "blackboard")
