@@ -223,6 +223,33 @@ class TrustedCallback:
     def __repr__(self):
         return "<object lent by the grader>"
 
+    @property
+    def __signature__(self):
+        """inspect.signature() of a lent callable (e.g. "kv_cache" in a lent model's forward), from the grader."""
+        import inspect
+
+        try:
+            entries = self._ask("signature")
+        except RuntimeError:
+            return None  # not callable there: inspect falls back to (*args, **kwargs)
+        params = []
+        for name, kind, has_default, default in entries:
+            if isinstance(default, dict) and set(default) == {"repr"}:
+                default = _Shown(str(default["repr"]))
+            params.append(inspect.Parameter(str(name), inspect._ParameterKind(int(kind)),
+                                            default=default if has_default else inspect.Parameter.empty))
+        return inspect.Signature(params)
+
+
+class _Shown:
+    """A default value that is not data, shown by its repr."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __repr__(self):
+        return self.text
+
 
 def ready() -> str:
     """Called once after the kernel starts: proves the probe imported and torch works."""

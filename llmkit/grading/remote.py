@@ -216,6 +216,10 @@ class KernelSession:
                 value = len(obj)
             elif op == "getitem":
                 value = obj[args["key"]]
+            elif op == "signature":  # inspect.signature() of a lent callable, as data
+                from llmkit.probe import _signature
+
+                value = _signature(obj)
             else:
                 raise ValueError(f"unknown use {op!r}")
             return {"ok": True, "value": wire.encode(value, self._lend), "rng": wire.rng_state()}
