@@ -67,14 +67,12 @@ def without_hidden(source: str) -> str:
     return re.sub(rf"{re.escape(HIDDEN_BEGIN)}.*?{re.escape(HIDDEN_END)}\n?", "", source, flags=re.S)
 
 
-def graded_names(nb: NotebookNode) -> set[str]:
-    """Names the test cells hand to checks: the objects graded in this notebook."""
+def graded_names(sources) -> set[str]:
+    """Names the (instructor's) test cells hand to checks: the objects graded in this notebook."""
     names = set()
-    for cell in nb.cells:
-        if not is_test_cell(cell):
-            continue
+    for source in sources:
         try:
-            tree = ast.parse(cell.source)
+            tree = ast.parse(source)
         except SyntaxError:
             continue
         for node in ast.walk(tree):
@@ -169,10 +167,12 @@ class TrustedExecute(Execute):
         resources = resources or {}
         info = resources.get("nbgrader", {})
         assignment = info.get("assignment", "")
-        self._hidden = answer_modules(graded_names(nb)) | set(self.hidden_modules.get(assignment, []))
+        self._instructor = self._instructor_cells(info)
+        self._hidden = answer_modules(graded_names(self._instructor.values())) | \
+            set(self.hidden_modules.get(assignment, []))
         self._dead = None
         self._trusted_base = self._locked_imports(nb)
-        self._integrity = SourceIntegrity([Cell(i, c.source, not c.metadata.get("nbgrader", {}).get("locked", False))
+        self._integrity = SourceIntegrity([Cell(i, c.source, not self._is_instructor(c))
                                            for i, c in enumerate(nb.cells) if c.cell_type == "code"])
         self.resources = resources
         watchdog = threading.Timer(self.notebook_timeout, lambda: self._kill(
@@ -182,8 +182,13 @@ class TrustedExecute(Execute):
             self.nb = nb
             try:
                 super().preprocess(nb, resources, km=None)
-            except Exception as exc:  # noqa: BLE001 - a kernel that never started: every test cell gets 0
-                self._dead = self._dead or f"the kernel could not run ({type(exc).__name__}: {str(exc)[:200]})"
+            except Exception as exc:  # noqa: BLE001 - the kernel stopped answering, or never started
+                if type(exc).__name__ == "CellTimeoutError":
+                    why = f"a cell ran longer than {self.timeout} s and did not stop when interrupted"
+                else:
+                    why = f"the kernel could not run ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+                self._dead = self._dead or why
+                self._kill(self._dead)
                 self.log.error("kernel failed: %s", exc)
             self._fail_rest(nb, start=getattr(self, "_next_index", 0))
         finally:
@@ -191,6 +196,25 @@ class TrustedExecute(Execute):
             current_integrity.reset(token)
             self._cleanup_scratch()
         return nb, resources
+
+    @staticmethod
+    def _instructor_cells(info: dict) -> dict:
+        """grade_id -> source of the instructor's locked cells, read from the gradebook (never the submission)."""
+        from nbgrader.api import Gradebook, MissingEntry
+
+        if not info.get("db_url"):
+            return {}
+        try:
+            with Gradebook(info["db_url"]) as gb:
+                notebook = gb.find_notebook(info["notebook"], info["assignment"])
+                return {cell.name: cell.source for cell in notebook.source_cells if cell.locked}
+        except MissingEntry:
+            return {}
+
+    def _is_instructor(self, cell) -> bool:
+        """Only code the gradebook holds, byte for byte, may run in the grader (a student can add any metadata)."""
+        grade_id = _nb(cell).get("grade_id")
+        return grade_id is not None and self._instructor.get(grade_id) == cell.source
 
     def _cleanup_scratch(self):
         scratch = getattr(self, "_scratch", None)
@@ -201,8 +225,7 @@ class TrustedExecute(Execute):
         """The imports of the instructor's locked cells, done here: test cells use our torch, not the kernel's."""
         ns: dict = {"__builtins__": builtins, "__name__": "__llmkit_test__"}
         for cell in nb.cells:
-            meta = _nb(cell)
-            if cell.cell_type != "code" or not meta.get("locked") or meta.get("solution"):
+            if cell.cell_type != "code" or not self._is_instructor(cell) or is_test_cell(cell):
                 continue
             try:
                 tree = ast.parse(without_hidden(cell.source))
@@ -226,8 +249,10 @@ class TrustedExecute(Execute):
         if not hasattr(self, "_session"):
             self._open_session()
         try:
-            if is_test_cell(cell):
+            if is_test_cell(cell) and self._is_instructor(cell):
                 self._grade_test_cell(cell, index)
+            elif is_test_cell(cell):  # a test cell the gradebook does not know: never run here, never graded
+                cell.outputs = [_error_output("NotGraded", "this cell is not one of the assignment's tests")]
             else:
                 super().preprocess_cell(cell, resources, index)
                 self._cap_outputs(cell)
