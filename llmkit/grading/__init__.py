@@ -15,6 +15,7 @@ hidden test cell, e.g. ``check_multi_head_attention(MultiHeadAttention)``.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import types
 from typing import Any, Callable, Iterable
@@ -133,8 +134,32 @@ def fail_with_diagnosis(what: str, student_out, expected, variants=None) -> None
     raise GradingError(f"{detail} Likely mistake: {hint}" if hint else detail)
 
 
+# A course's secret, mixed into every seed a hidden check draws its inputs from while the trusted
+# grader runs it (``salted_seeds``): the kit's source is public, the inputs a check feeds a student's
+# code are not, so a table of precomputed answers for the published seeds finds nothing to match.
+_SALT = [0]
+
+
+def _salted(seed: int) -> int:
+    return (int(seed) * 1_000_003 + _SALT[0]) % (2**63 - 1) if _SALT[0] else int(seed)
+
+
 def seeded(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+    return torch.Generator().manual_seed(_salted(seed))
+
+
+@contextlib.contextmanager
+def salted_seeds(salt: int):
+    """Within the block, ``seeded`` and ``torch.manual_seed`` mix in ``salt`` (0 leaves them alone)."""
+    real = torch.manual_seed
+    _SALT[0] = int(salt)
+    if salt:
+        torch.manual_seed = lambda seed: real(_salted(seed))
+    try:
+        yield
+    finally:
+        torch.manual_seed = real
+        _SALT[0] = 0
 
 
 def call_checked(what: str, fn: Callable, *args, **kwargs):

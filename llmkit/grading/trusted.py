@@ -37,9 +37,9 @@ import torch
 from jupyter_client import AsyncKernelManager, BlockingKernelClient
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
-from traitlets import Bool, Dict, Integer, List, Unicode
+from traitlets import Bool, Dict, Integer, Unicode
 
-from . import GradingError
+from . import GradingError, salted_seeds
 from .integrity import Cell, SourceIntegrity
 from .remote import KernelGone, KernelSession, RemoteObject, StudentCodeError
 from . import sandbox
@@ -135,7 +135,9 @@ class TrustedExecute(Execute):
         .tag(config=True)
     notebook_timeout = Integer(900, help="Wall-clock seconds for one notebook, kernel start included.")\
         .tag(config=True)
-    locked_import_roots = List(Unicode(), default_value=[]).tag(config=True)
+    salt_file = Unicode("", help="A file holding the course's secret salt for hidden-check inputs (created on "
+                        "first use, never visible to a kernel); empty: inputs follow the published seeds.")\
+        .tag(config=True)
 
     # ------------------------------------------------------------------ kernel
 
@@ -336,7 +338,8 @@ class TrustedExecute(Execute):
                 if isinstance(value, RemoteObject):
                     object.__setattr__(value, "origin", name)
                 ns[name] = value
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            salt = self._salt() if hidden else 0
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out), salted_seeds(salt):
                 exec(code, ns)
         except KernelGone:
             raise
@@ -362,6 +365,17 @@ class TrustedExecute(Execute):
             current_session.reset(session_token)
         text = out.getvalue()
         return [_stream(text[:MAX_TRUSTED_OUTPUT])] if text else []
+
+    def _salt(self) -> int:
+        if not self.salt_file:
+            return 0
+        path = Path(self.salt_file)
+        if not path.exists():
+            import secrets
+
+            path.write_text(str(secrets.randbits(62) + 1))
+            path.chmod(0o600)
+        return int(path.read_text().strip() or 0)
 
     @staticmethod
     def _failing_line(exc: BaseException, source: str) -> str:
