@@ -1,0 +1,28 @@
+"""First-party plugin: the production GPT, registered as model ``"gpt"``.
+
+``GPT(cfg)`` takes the book's cfg dict and has the book's ``GPTModel`` state-dict keys, shapes and
+construction order, so the same seed gives the same weights, GPT-2 and reference checkpoints load
+unchanged, and the book's ``generate`` runs it. It is computed the fast way (fused kernels, sdpa,
+one QKV matmul, a chunked linear + cross-entropy loss, optional weight tying, no graph breaks under
+``torch.compile``). ``generate`` here decodes with a preallocated KV cache, batched prompts of
+different lengths, and optional bf16 or int8 weight-only copies of the model.
+
+    from llmkit_gpt import GPT, configure_optimizer, generate
+    model = GPT(cfg)                          # cfg: the book's dict (+ tie_weights, loss_chunk_rows)
+    loss = model(inputs, targets=targets)     # the mean loss, no full logits
+    out = generate(model.eval(), idx, 50)     # greedy, same ids as the book's generate
+"""
+
+from llmkit.hookspecs import hookimpl
+
+from .generate import StaticKVCache, generate, pad_prompts, quantize_for_decoding
+from .loss import linear_cross_entropy
+from .model import GPT, GPTConfig, configure_optimizer
+
+__all__ = ["GPT", "GPTConfig", "StaticKVCache", "configure_optimizer", "generate", "linear_cross_entropy",
+           "pad_prompts", "quantize_for_decoding"]
+
+
+@hookimpl
+def register_models(register):
+    register("gpt", GPT)

@@ -1,0 +1,82 @@
+"""Output head and cross-entropy in one step, a block of rows at a time.
+
+The usual ``F.cross_entropy(out_head(x), targets)`` writes the full (N, vocab) logits, reads them for
+the log-softmax, writes their gradient and reads it twice more for the two backward matmuls. For the
+course's GPTs the head is half of all FLOPs and those logits are the largest tensor of the step
+(1024 tokens x 50257 x 4 bytes = 206 MB for gpt-mini). Here each block of ``chunk_rows`` rows gets its
+logits, its loss and, straight away, the gradient of the loss with respect to those logits; the
+gradients for ``x`` and the weight are formed in the same pass and saved. Backward only scales them by
+the incoming gradient (1.0 in training). The same three matmuls run, but no full-width logits exist,
+in fp32 or any other dtype.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+IGNORE_INDEX = -100  # the book's custom_collate_fn marks padded targets with it, as F.cross_entropy does
+
+
+class LinearCrossEntropy(torch.autograd.Function):
+    """mean over kept rows of cross_entropy(x @ weight.T, targets); see ``linear_cross_entropy``."""
+
+    @staticmethod
+    def forward(ctx, x, weight, targets, chunk_rows, ignore_index):
+        # x (N, E), weight (V, E), targets (N,) int64
+        n_rows = x.shape[0]
+        keep = targets != ignore_index  # (N,)
+        n_kept = keep.sum().clamp(min=1).to(torch.float32)  # the mean's denominator, never 0
+        want_x, want_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        grad_x = torch.empty_like(x) if want_x else None
+        grad_w = torch.zeros_like(weight, dtype=torch.float32) if want_w else None
+        total = torch.zeros((), dtype=torch.float32, device=x.device)
+        for start in range(0, n_rows, chunk_rows):
+            stop = min(start + chunk_rows, n_rows)
+            x_c, keep_c = x[start:stop], keep[start:stop]  # (C, E), (C,)
+            t_c = targets[start:stop].clamp(min=0).unsqueeze(1)  # (C, 1); ignored rows point at id 0
+            logits = (x_c @ weight.t()).float()  # (C, V): only this block of rows, upcast for the softmax
+            lse = torch.logsumexp(logits, dim=1, keepdim=True)  # (C, 1)
+            picked = logits.gather(1, t_c)  # (C, 1)
+            total = total + ((lse - picked).squeeze(1) * keep_c).sum()
+            if want_x or want_w:
+                # d loss / d logits = (softmax - onehot) / n_kept, zero on ignored rows. Computed in
+                # place: the logits of this block are not needed any more.
+                grad = logits.sub_(lse).exp_()  # (C, V) softmax
+                grad.scatter_add_(1, t_c, torch.full_like(picked, -1.0))
+                grad.mul_((keep_c.unsqueeze(1) / n_kept))
+                grad = grad.to(x.dtype) if x.dtype != torch.float32 else grad
+                if want_x:
+                    grad_x[start:stop] = grad @ weight.to(grad.dtype)  # (C, E)
+                if want_w:
+                    grad_w.addmm_(grad.t().float(), x_c.float())  # (V, E) += (V, C) @ (C, E)
+        ctx.save_for_backward(grad_x, grad_w.to(weight.dtype) if grad_w is not None else None)
+        return total / n_kept
+
+    @staticmethod
+    def backward(ctx, grad_loss):
+        grad_x, grad_w = ctx.saved_tensors
+        # grad_loss is a 0-d tensor (1.0 after loss.backward()); scaling is the only work left.
+        return (None if grad_x is None else grad_x * grad_loss,
+                None if grad_w is None else grad_w * grad_loss, None, None, None)
+
+
+def linear_cross_entropy(x, weight, targets, chunk_rows=256, ignore_index=IGNORE_INDEX):
+    """Cross-entropy of ``x @ weight.T`` against ``targets`` without materialising the logits.
+
+    x (N, E) hidden states after the final norm, weight (V, E) the output head, targets (N,) ids or
+    ``ignore_index``. Returns the mean loss over the rows that are not ignored, equal to
+    ``F.cross_entropy(x @ weight.T, targets, ignore_index=ignore_index)`` up to float rounding.
+    Under autocast the matmuls run in the autocast dtype and the softmax of each block in fp32.
+    """
+    if torch.is_autocast_enabled(x.device.type):
+        dtype = torch.get_autocast_dtype(x.device.type)
+        x, weight = x.to(dtype), weight.to(dtype)
+        with torch.autocast(x.device.type, enabled=False):
+            return LinearCrossEntropy.apply(x, weight, targets, chunk_rows, ignore_index)
+    return LinearCrossEntropy.apply(x, weight, targets, chunk_rows, ignore_index)
+
+
+def reference_loss(logits, targets, ignore_index=IGNORE_INDEX):
+    """The plain loss this module replaces (used when the head is not a bias-free ``nn.Linear``)."""
+    return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=ignore_index)
