@@ -27,3 +27,13 @@ __all__ = [
 ]
 
 _show_in_ipython()
+
+
+def _offline_tiktoken() -> None:
+    """The book calls tiktoken.get_encoding("gpt2"); make that work without a network (llmkit.gpt2_bpe)."""
+    from .gpt2_bpe import seed_tiktoken_cache
+
+    seed_tiktoken_cache()
+
+
+_offline_tiktoken()

