@@ -115,6 +115,24 @@ def _call_grad(fn, args, kwargs, wrt, grad_output):
 _MISSING = {"$missing": True}
 
 
+def _assign(names: dict) -> dict:
+    """Bind notebook names to values from the grader (data, handles, lent callbacks); return the old values.
+
+    A value equal to ``{"$missing": True}`` unbinds the name, so the grader can restore a namespace exactly.
+    """
+    ns = _namespace()
+    previous = {}
+    for name, value in names.items():
+        if not isinstance(name, str):
+            raise TypeError("names must be strings")
+        previous[name] = ns.get(name, _MISSING)
+        if type(value) is dict and value == _MISSING:
+            ns.pop(name, None)
+        else:
+            ns[name] = value
+    return previous
+
+
 def _run(op: str, a: dict):
     if op == "resolve":
         ns = _namespace()
@@ -153,6 +171,8 @@ def _run(op: str, a: dict):
         return _signature(target)
     if op == "call_grad":
         return _call_grad(target, a.get("args", ()), a.get("kwargs", {}), a["wrt"], a.get("grad_output"))
+    if op == "assign":
+        return _assign(a["names"])
     if op == "ship":
         return _ship(a["module"], a["qualname"], a.get("args", ()), a.get("kwargs", {}), a.get("state"))
     raise ValueError(f"unknown probe operation {op!r}")

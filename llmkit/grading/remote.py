@@ -11,6 +11,7 @@ whether it "equals" something: an object that claims to equal anything gets nowh
 from __future__ import annotations
 
 import builtins
+import contextlib
 import importlib
 import json
 import time
@@ -241,6 +242,25 @@ class KernelSession:
         cls = type(obj)
         return self.request("ship", module=cls.__module__, qualname=cls.__qualname__, args=args, kwargs=kwargs,
                             state=obj.state_dict())
+
+    def build(self, module: str, qualname: str, *args, **kwargs) -> "RemoteObject":
+        """An object made in the kernel by a kit or torch class or factory (no weights), e.g. the kernel's own
+        GPT-2 tokenizer, for student code that needs the real object rather than a callback."""
+        return self.request("ship", module=module, qualname=qualname, args=args, kwargs=kwargs, state=None)
+
+    @contextlib.contextmanager
+    def bound(self, **values):
+        """Within the block the notebook's names refer to ``values`` in the kernel, then to what they held before.
+
+        Typically a reference helper lent as a callback (never sent as code), so that a student's later
+        exercise is graded with the reference's earlier part and one mistake costs points once.
+        """
+        previous = self.request("assign", names=values)
+        try:
+            yield
+        finally:
+            if not self.dead:
+                self.request("assign", names=previous)
 
 
 def _op(proxy: "RemoteObject", op: str, **args):
