@@ -26,3 +26,9 @@ __all__ = ["GPT", "GPTConfig", "StaticKVCache", "configure_optimizer", "generate
 @hookimpl
 def register_models(register):
     register("gpt", GPT)
+
+
+@hookimpl
+def register_decoders(register):
+    register("static-cache", generate, doc="Decoding with a preallocated KV cache and last-position logits "
+                                           "(the production GPT's; same ids as the book's generate).")

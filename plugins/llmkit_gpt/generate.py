@@ -63,10 +63,16 @@ class StaticKVCache:
 
     @classmethod
     def for_model(cls, model, batch, max_len, pad=None):
-        att = model.trf_blocks[0].att
-        weight = att.out_proj.weight
-        dtype = weight.dtype if weight.is_floating_point() else torch.float32  # int8 copies compute in fp32
-        return cls(len(model.trf_blocks), batch, att.n_heads, att.head_dim, max_len, dtype, weight.device, pad)
+        """A cache sized for ``model``: this plugin's GPT or any book-shaped one (trf_blocks[i].att)."""
+        blocks = getattr(model, "trf_blocks", None)
+        att = None if blocks is None else getattr(blocks[0], "att", None)
+        heads = getattr(att, "n_heads", getattr(att, "num_heads", None))
+        if heads is None or not hasattr(att, "head_dim"):
+            raise LLMKitError(f"{type(model).__name__} is not a GPT with trf_blocks[i].att (num_heads, head_dim); "
+                              "decode it with the kit's kv-cache decoder.")
+        emb = model.tok_emb.weight
+        dtype = emb.dtype if emb.is_floating_point() else torch.float32
+        return cls(len(blocks), batch, heads, att.head_dim, max_len, dtype, emb.device, pad)
 
     @property
     def offset(self) -> int:
@@ -129,6 +135,8 @@ def generate(model, idx, max_new_tokens, context_size=None, temperature=0.0, top
                               f"context of {context_size}; generate fewer tokens or shorten the prompts.")
         if not bool(pad.any()):
             pad = None
+        elif not hasattr(model, "hidden"):
+            raise LLMKitError(f"{type(model).__name__} cannot mask padding; pass prompts of equal length.")
     cache = StaticKVCache.for_model(model, batch, context_size, pad)
     logits = _last_logits(model, idx[:, -context_size:], cache)  # (B, V)
     for i in range(max_new_tokens):
