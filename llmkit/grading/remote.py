@@ -84,6 +84,7 @@ class KernelSession:
         self._proxies: dict[int, RemoteObject] = {}
         self.dead: str | None = None
         self._seq = 0
+        self._answering = 0  # > 0 while a callback from the kernel is being answered
 
     # ------------------------------------------------------------------ codec hooks
 
@@ -125,6 +126,9 @@ class KernelSession:
         """One operation in the kernel; with ``_push_rng`` the kernel first takes the grader's torch RNG state."""
         if self.dead:
             raise KernelGone(self.dead)
+        if self._answering:  # the kernel waits in input() for our answer: a request now would never be served
+            raise RuntimeError("the grader's object cannot use an object of the kernel while the kernel waits for it; "
+                               "pass it data (numbers, strings, lists, tensors)")
         self._seq += 1
         request = {"id": self._seq, "op": op, "rng": wire.rng_state() if _push_rng else None,
                    "payload": wire.encode(args, self._lend)}
@@ -190,7 +194,12 @@ class KernelSession:
         if not prompt.startswith(CALLBACK_PROMPT):
             self.client.input("")  # the student's own input(): nobody types during grading
             return
-        self.client.input(json.dumps(self._answer_callback(prompt[len(CALLBACK_PROMPT):])))
+        self._answering += 1
+        try:
+            answer = self._answer_callback(prompt[len(CALLBACK_PROMPT):])
+        finally:
+            self._answering -= 1
+        self.client.input(json.dumps(answer))
 
     def _answer_callback(self, text: str) -> dict:
         """Run one use of a lent object on data from the kernel; never anything of the kernel's."""
