@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 import torch
+import zmq
 from jupyter_client import AsyncKernelManager, BlockingKernelClient
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
@@ -47,6 +48,7 @@ from . import sandbox
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 MAX_TRUSTED_OUTPUT = 20_000
 MAX_CELL_OUTPUT = 100_000  # characters of one student cell's text output kept for the feedback
+MAX_REPLY_BYTES = 512 * 2**20  # one message from the kernel, a large model's weights included
 
 # The integrity oracle of the notebook being graded; assert_defined_in_notebook reads it.
 current_integrity: contextvars.ContextVar = contextvars.ContextVar("llmkit_integrity", default=None)
@@ -98,6 +100,12 @@ def answer_modules(names: set[str]) -> set[str]:
         if defined & names:
             found.add(".".join(("llmkit_solutions", *path.relative_to(where).with_suffix("").parts)))
     return found
+
+
+def _bounded_context(context):
+    """Sockets made from this context drop a peer that sends one message bigger than MAX_REPLY_BYTES."""
+    context.setsockopt(zmq.MAXMSGSIZE, MAX_REPLY_BYTES)
+    return context
 
 
 def _has_code(source: str) -> bool:
@@ -152,7 +160,9 @@ class TrustedExecute(Execute):
         work = sandbox.prepare_workdir(source, self._scratch, uid)
         limits = sandbox.Limits(wall_seconds=self.notebook_timeout)
         spec = sandbox.SandboxSpec(workdir=work, hidden_modules=self._hidden, limits=limits, uid=uid)
-        return sandbox.SandboxedKernelManager(spec, self._scratch)
+        km = sandbox.SandboxedKernelManager(spec, self._scratch)
+        _bounded_context(km.context)  # nbclient's own client reads the kernel's outputs through it
+        return km
 
     def _kill(self, why: str):
         self._dead = self._dead or why
@@ -173,6 +183,7 @@ class TrustedExecute(Execute):
         self._hidden = answer_modules(graded_names(self._instructor.values())) | \
             set(self.hidden_modules.get(assignment, []))
         self._dead = None
+        self._output_used = {}
         self._trusted_base = self._locked_imports(nb)
         self._integrity = SourceIntegrity([Cell(i, c.source, not self._is_instructor(c))
                                            for i, c in enumerate(nb.cells) if c.cell_type == "code"])
@@ -277,7 +288,7 @@ class TrustedExecute(Execute):
             return False
 
     def _open_session(self):
-        client = BlockingKernelClient()
+        client = BlockingKernelClient(context=_bounded_context(zmq.Context()))
         client.load_connection_info(self.km.get_connection_info())
         client.start_channels()
         self._client = client
@@ -411,6 +422,18 @@ class TrustedExecute(Execute):
         for cell in nb.cells:  # test cells never reached before the kernel died
             if is_test_cell(cell) and not cell.get("outputs"):
                 self._fail_cell(cell)
+
+    def output(self, outs, msg, display_id, cell_index):
+        """nbclient's output hook, capped: a flood costs the student its output, never the grader's memory."""
+        content = msg.get("content", {})
+        size = len(str(content.get("text", ""))) + sum(len(str(v)) for v in content.get("data", {}).values())
+        used = self._output_used.get(cell_index, 0)
+        self._output_used[cell_index] = used + size
+        if used + size > MAX_CELL_OUTPUT:
+            if used <= MAX_CELL_OUTPUT:
+                outs.append(_stream(f"... output cut at {MAX_CELL_OUTPUT} characters ...\n"))
+            return None
+        return super().output(outs, msg, display_id, cell_index)
 
     @staticmethod
     def _cap_outputs(cell):
