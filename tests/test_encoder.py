@@ -11,7 +11,8 @@ from llmkit.errors import LLMKitError
 from llmkit.special_tokens import WithSpecialTokens
 from llmkit.testing.models import CFG, BaseModelTests
 from llmkit.tokenizers import build_tokenizer
-from llmkit_encoder import Encoder, WordPieceTokenizer, mask_tokens
+from tests.resume_tests import ResumeExactlyTests
+from llmkit_encoder import Encoder, MLMBatches, WordPieceTokenizer, mask_tokens
 from llmkit_encoder.wordpiece import basic_words
 
 if "bert" not in llmkit.names("models"):  # tests load only the plugins conftest names
@@ -28,13 +29,28 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-class TestEncoderConformance(BaseModelTests):
+class Specials:
+    """The five BERT ids at the top of the suite's 61-token vocabulary."""
+
+    n_vocab = CFG["vocab_size"]
+    special_tokens = {"[PAD]": 56, "[UNK]": 57, "[CLS]": 58, "[SEP]": 59, "[MASK]": 60}
+    special_ids = set(special_tokens.values())
+
+    def special_id(self, role):
+        return self.special_tokens[f"[{role.upper()}]"]
+
+
+class TestEncoderConformance(BaseModelTests, ResumeExactlyTests):
     registered_name = "bert"
     book_compatible = False  # BERT's post-norm blocks, biases and segment embeddings
 
     @pytest.fixture
     def model_factory(self):
         return Encoder
+
+    def batches(self, seed):  # MLM batches: the masks must replay exactly too
+        ids = torch.randint(0, 56, (2000,), generator=torch.Generator().manual_seed(0)).tolist()
+        return MLMBatches(ids, 4, CFG["context_length"], Specials(), seed=seed, num_batches=4)
 
     def test_causal_future_tokens_do_not_change_the_past(self, model_factory):
         """An encoder is bidirectional on purpose: a later token changes every earlier state."""
