@@ -1,0 +1,242 @@
+"""The gettext catalogs: one template ``course/locale/course.pot``, one ``<lang>/LC_MESSAGES/course.po`` each.
+
+Babel reads and writes the files and merges a template into a language's catalog the way
+``msgmerge`` does: an unchanged English text keeps its translation, a changed one is matched to
+its old text and marked ``fuzzy`` (its old translation kept as a draft, the old English under
+``#|``), a new one arrives empty, and a removed one stays at the end as an obsolete ``#~`` entry.
+
+Every entry has a context (``msgctxt``): the assignment it comes from (``04-attention``), ``widgets``
+for the kit's widget labels, or ``grading`` for the messages of the grading checks. Its location
+(``#: 04-attention.ipynb:10``) is the cell number in the English notebook.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from babel.messages.catalog import Catalog
+from babel.messages.extract import extract_from_file
+from babel.messages.pofile import read_po, write_po
+
+from .units import code_spans, markdown_units
+
+# The editions, by the code that names their folders and assignments: 04-attention-es.
+LANGUAGES = {"es": "Español", "zh-TW": "繁體中文", "af": "Afrikaans"}
+DOMAIN = "course"
+PACKAGE = Path(__file__).resolve().parent.parent  # llmkit/
+GRADING_KEYWORDS = {"_": None, "N_": None, "gettext": None}
+_WIDGET_KEYWORDS = {"description", "placeholder", "tooltip", "label"}
+_WIDGET_CALLS = {"set_title", "set_xlabel", "set_ylabel", "suptitle", "Label", "Button"}
+
+
+def locale_dir(course_root: Path) -> Path:
+    return Path(course_root) / "locale"
+
+
+def template_path(course_root: Path) -> Path:
+    return locale_dir(course_root) / f"{DOMAIN}.pot"
+
+
+def po_path(course_root: Path, lang: str) -> Path:
+    return locale_dir(course_root) / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
+
+
+def babel_locale(lang: str) -> str:
+    return lang.replace("-", "_")
+
+
+def catalog_languages(course_root: Path) -> list[str]:
+    """The languages that have a catalog, in LANGUAGES order, then any others."""
+    found = {p.parent.parent.name for p in locale_dir(course_root).glob(f"*/LC_MESSAGES/{DOMAIN}.po")}
+    return [lang for lang in LANGUAGES if lang in found] + sorted(found - set(LANGUAGES))
+
+
+def english_notebooks(course_root: Path) -> list[Path]:
+    """The English source notebooks: source/NN-name/*.ipynb."""
+    source = Path(course_root) / "source"
+    return sorted(p for p in source.glob("*/*.ipynb") if not p.parent.name.startswith("."))
+
+
+def is_solution(cell) -> bool:
+    return bool(cell.metadata.get("nbgrader", {}).get("solution"))
+
+
+@dataclass
+class Entry:
+    context: str
+    msgid: str
+    locations: list = field(default_factory=list)
+    comments: list = field(default_factory=list)
+
+
+def notebook_entries(path: Path) -> list[Entry]:
+    """What a translator translates in one notebook, in cell order."""
+    nb = nbformat.read(str(path), as_version=4)
+    context = path.parent.name
+    entries = []
+    for index, cell in enumerate(nb.cells):
+        where = (path.name, index + 1)  # cells counted from 1, as the edition's warnings count them
+        if cell.cell_type == "markdown":
+            entries += [Entry(context, text, [where], ["markdown paragraph"]) for text in markdown_units(cell.source)]
+        elif cell.cell_type == "code" and not is_solution(cell):
+            for span in code_spans(cell.source):
+                note = ("comment: one line per line you write" if span.kind == "comment" else
+                        "Python string, as written between its quotes: keep each {…} field and escape such as "
+                        "\\n, and do not use the quote that closes it")
+                entries.append(Entry(context, span.msgid, [where], [note]))
+    return entries
+
+
+def _literal_text(node: ast.expr, source: str) -> str | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        segment = ast.get_source_segment(source, node) or ""
+        quote = segment.lstrip("rRfF")[:1]
+        return segment.lstrip("rRfF").strip(quote) if quote else None
+    return None
+
+
+def widget_entries(widgets_dir: Path = PACKAGE / "widgets") -> list[Entry]:
+    """The labels a person reads on the kit's widgets: control descriptions, plot titles and axes.
+
+    Read from the widgets' source, never imported: ``description=``/``placeholder=``/``tooltip=``/
+    ``label=`` keywords and the text of ``set_title``/``set_xlabel``/``set_ylabel``/``Label``/
+    ``Button``. An f-string is kept as its template (``layer {layer}, head {head}``), which
+    ``llmkit.i18n.runtime.translate_label`` matches against the rendered text.
+    """
+    entries: dict[str, Entry] = {}
+    for path in sorted(Path(widgets_dir).glob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        for node in ast.walk(ast.parse(source)):
+            if not isinstance(node, ast.Call):
+                continue
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            values = [k.value for k in node.keywords if k.arg in _WIDGET_KEYWORDS]
+            if name in _WIDGET_CALLS:
+                values += node.args[:1]
+            for value in values:
+                text = _literal_text(value, source)
+                if text and _is_label(text):
+                    entry = entries.setdefault(text, Entry("widgets", text, [], ["widget label or plot text"]))
+                    entry.locations.append((f"llmkit/widgets/{path.name}", value.lineno))
+    return list(entries.values())
+
+
+def _is_label(text: str) -> bool:
+    import re
+
+    return bool(re.search(r"[^\W\d_]{2,}", text)) and not re.fullmatch(r"[a-z]+(_[a-z]+)+", text)
+
+
+def grading_entries(dirs: tuple[Path, ...] = (PACKAGE / "grading",)) -> list[Entry]:
+    """Messages the grading checks mark for translation: ``_("...")``, ``N_("...")`` or ``gettext("...")``."""
+    entries: dict[str, Entry] = {}
+    for folder in dirs:
+        for path in sorted(Path(folder).glob("*.py")):
+            for lineno, _funcname, message, comments in extract_from_file(
+                    "python", str(path), keywords=GRADING_KEYWORDS, comment_tags=("TRANSLATORS:",)):
+                if isinstance(message, str) and message:
+                    entry = entries.setdefault(message, Entry("grading", message, [], list(comments)))
+                    entry.locations.append((f"llmkit/grading/{path.name}", lineno))
+    return list(entries.values())
+
+
+def template(course_root: Path) -> Catalog:
+    """The POT: every translatable English text of the course, the widgets and the grading checks."""
+    catalog = Catalog(project="llmkit course", version="1", fuzzy=False, msgid_bugs_address="", header_comment=(
+        "# The English text of the llmkit course, its widgets and its grading messages.\n"
+        "# Generated by `llmkit course translate`; do not edit: edit the <lang>/LC_MESSAGES/course.po files."))
+    entries = [e for nb in english_notebooks(course_root) for e in notebook_entries(nb)]
+    entries += widget_entries() + grading_entries()
+    for entry in entries:
+        existing = catalog.get(entry.msgid, entry.context)
+        if existing is not None:
+            existing.locations += [loc for loc in entry.locations if loc not in existing.locations]
+            continue
+        catalog.add(entry.msgid, context=entry.context, locations=entry.locations, auto_comments=entry.comments)
+    return catalog
+
+
+def read(path: Path) -> Catalog:
+    with open(path, "rb") as f:
+        return read_po(f)
+
+
+def dump(catalog: Catalog) -> bytes:
+    buffer = io.BytesIO()
+    write_po(buffer, catalog, width=100, include_previous=True, sort_output=False)
+    return buffer.getvalue()
+
+
+def _comparable(data: bytes) -> bytes:
+    return b"\n".join(line for line in data.splitlines()
+                      if not line.startswith((b'"POT-Creation-Date:', b'"PO-Revision-Date:')))
+
+
+def write_if_changed(path: Path, catalog: Catalog) -> bool:
+    """Write the catalog unless only its dates would change (no churn in git on a no-op)."""
+    data = dump(catalog)
+    if path.is_file() and _comparable(path.read_bytes()) == _comparable(data):
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return True
+
+
+@dataclass
+class Counts:
+    total: int = 0
+    translated: int = 0
+    fuzzy: int = 0
+    untranslated: int = 0
+    obsolete: int = 0
+
+    def __str__(self) -> str:
+        return (f"{self.translated}/{self.total} translated, {self.fuzzy} fuzzy, {self.untranslated} untranslated"
+                + (f", {self.obsolete} obsolete" if self.obsolete else ""))
+
+
+def counts(catalog: Catalog) -> Counts:
+    c = Counts(obsolete=len(catalog.obsolete))
+    for message in catalog:
+        if not message.id:
+            continue
+        c.total += 1
+        if message.fuzzy:
+            c.fuzzy += 1
+        elif message.string:
+            c.translated += 1
+        else:
+            c.untranslated += 1
+    return c
+
+
+def update(course_root: Path, languages: list[str] | None = None) -> dict[str, Counts]:
+    """Extract the English into the POT and merge it into each language's PO (msgmerge's rules).
+
+    ``languages``: the catalogs to update (a new one is created); default every existing catalog.
+    Returns each language's counts after the merge.
+    """
+    course_root = Path(course_root)
+    pot = template(course_root)
+    write_if_changed(template_path(course_root), pot)
+    result = {}
+    for lang in languages or catalog_languages(course_root):
+        path = po_path(course_root, lang)
+        if path.is_file():
+            catalog = read(path)
+        else:
+            catalog = Catalog(locale=babel_locale(lang), project="llmkit course", version="1", fuzzy=False,
+                              msgid_bugs_address="", last_translator="", language_team=LANGUAGES.get(lang, lang),
+                              header_comment=f"# The llmkit course in {LANGUAGES.get(lang, lang)} ({lang}).\n"
+                                             f"# Glossary: {lang}/GLOSSARY.md. Workflow: the README, 'Editions'.")
+        catalog.update(pot, update_header_comment=False, update_creation_date=True)
+        catalog.fuzzy = False
+        write_if_changed(path, catalog)
+        result[lang] = counts(catalog)
+    return result
