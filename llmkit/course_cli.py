@@ -11,9 +11,20 @@ def _root(args) -> Path:
     return Path(args.course).resolve() if args.course else default_course_root()
 
 
+def cmd_translate(args) -> None:
+    from .i18n.cli import translate
+
+    print("\n".join(translate(_root(args), args.lang)))
+
+
 def cmd_build(args) -> None:
     from .course import build
 
+    if args.lang:  # an edition in another language (llmkit/i18n)
+        from .i18n.cli import build as build_editions
+
+        print("\n".join(build_editions(_root(args), args.lang, args.assignment or None, not args.no_validate)))
+        return
     report = build(_root(args), only=args.assignment or None, validate=not args.no_validate)
     print(f"generated {len(report.generated)} assignments: {', '.join(report.generated)}")
     if report.problems:
@@ -84,6 +95,11 @@ def add_course_parser(sub) -> None:
     p = add("build", cmd_build, "validate sources, generate student versions, check releases are clean")
     p.add_argument("assignment", nargs="*", help="only these assignments")
     p.add_argument("--no-validate", action="store_true", help="skip running the solutions")
+    p.add_argument("--lang", metavar="LANG", help="build the edition in LANG (es, zh-TW, af, or all) from the English "
+                                                  "and course/locale/LANG, as assignments NN-name-LANG")
+    p = add("translate", cmd_translate, "extract the English into course/locale; changed texts become fuzzy")
+    p.add_argument("--lang", metavar="LANG", help="the catalog(s) to update or start: es, zh-TW, af, a,b or all "
+                                                  "(default: every existing one)")
     p = add("release", cmd_release, "release generated assignments to the exchange (JupyterLab assignment list)")
     p.add_argument("assignment", nargs="*")
     p = add("grade", cmd_grade, "autograde submissions, write feedback, export grades.csv")
