@@ -215,7 +215,7 @@ class TrustedCallback:
 
     def _ask(self, op, **kw):
         request = {"cb": self._llmkit_cb, "op": op, "path": list(self._llmkit_path), "rng": wire.rng_state(),
-                   "payload": wire.encode(kw, _handle_of)}
+                   "grad": torch.is_grad_enabled(), "payload": wire.encode(kw, _handle_of)}
         answer = json.loads(input(CALLBACK_PROMPT + json.dumps(request)))
         if answer.get("rng"):
             wire.set_rng_state(answer["rng"])

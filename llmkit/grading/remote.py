@@ -225,8 +225,11 @@ class KernelSession:
 
     def _answer_callback(self, text: str) -> dict:
         """Run one use of a lent object on data from the kernel; never anything of the kernel's."""
+        grad_before = torch.is_grad_enabled()
         try:
             ask = json.loads(text)
+            if type(ask.get("grad")) is bool:  # under the kernel's no_grad() the lent object runs without gradients too
+                torch.set_grad_enabled(ask["grad"])
             obj = self.lent[int(ask["cb"])]
             if ask.get("rng"):
                 wire.set_rng_state(ask["rng"])
@@ -257,6 +260,8 @@ class KernelSession:
             return {"ok": True, "value": wire.encode(value, self._lend), "rng": wire.rng_state()}
         except Exception as exc:  # noqa: BLE001 - reported back to the kernel as a refusal
             return {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:500], "rng": wire.rng_state()}
+        finally:
+            torch.set_grad_enabled(grad_before)
 
     def _die(self, why: str):
         self.dead = why
