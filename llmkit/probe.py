@@ -133,6 +133,20 @@ def _assign(names: dict) -> dict:
     return previous
 
 
+class _ForwardLog:
+    """(training?, gradients on?) at every forward call of a module, noted by a hook until ``remove()``."""
+
+    def __init__(self, module):
+        self.calls = []
+        self._hook = module.register_forward_pre_hook(self._note)
+
+    def _note(self, module, args):
+        self.calls.append((bool(module.training), torch.is_grad_enabled()))
+
+    def remove(self):
+        self._hook.remove()
+
+
 def _run(op: str, a: dict):
     if op == "resolve":
         ns = _namespace()
@@ -173,6 +187,8 @@ def _run(op: str, a: dict):
         return _call_grad(target, a.get("args", ()), a.get("kwargs", {}), a["wrt"], a.get("grad_output"))
     if op == "assign":
         return _assign(a["names"])
+    if op == "record_forward":  # how the student's code runs a module: train/eval mode, gradients on/off
+        return _ForwardLog(target)
     if op == "ship":
         return _ship(a["module"], a["qualname"], a.get("args", ()), a.get("kwargs", {}), a.get("state"))
     raise ValueError(f"unknown probe operation {op!r}")
