@@ -14,6 +14,7 @@ does) or with unprivileged user namespaces allowed.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import shutil
@@ -198,6 +199,11 @@ def bwrap_command(spec: SandboxSpec, inner: list[str], scratch: Path) -> list[st
     b.args += ["--dev", "/dev", "--proc", "/proc"]
     b.args += ["--perms", "1777", "--size", str(spec.limits.tmp_mb * 2**20), "--tmpfs", "/tmp"]
     b.dirs.add("/tmp")
+    fonts = matplotlib_font_cache()
+    if fonts is not None:  # MPLCONFIGDIR starts with the font list: matplotlib does not scan every font again
+        b.args += ["--perms", "0777", "--dir", "/tmp/matplotlib"]
+        b.dirs.add("/tmp/matplotlib")
+        b.ro(fonts, f"/tmp/matplotlib/{fonts.name}")
     b.rw(scratch / "channel")  # the kernel's sockets: the same path inside and out
     b.rw(spec.workdir, "/home/student/work")
     lim = spec.limits
@@ -294,3 +300,39 @@ class SandboxedKernelManager(AsyncKernelManager):
 
 def new_scratch() -> Path:
     return Path(tempfile.mkdtemp(prefix="llmkit-sandbox-"))
+
+
+@functools.lru_cache(maxsize=1)
+def matplotlib_font_cache() -> Path | None:
+    """matplotlib's font list, built once per machine by the grader (never by a kernel) in
+    ~/.cache/llmkit; each kernel sees it read-only, so no student can change another's. None
+    without matplotlib, or when it cannot be built (kernels then build their own, as before)."""
+    import subprocess
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "llmkit" / \
+            f"matplotlib-{version('matplotlib')}"
+    except PackageNotFoundError:
+        return None
+    found = sorted(folder.glob("fontlist-*.json"))
+    if found:
+        return found[-1]
+    build = Path(tempfile.mkdtemp(prefix="llmkit-fonts-"))
+    try:  # no home folder: the fonts a kernel can see (system and matplotlib's own), not the grader's
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(build), "MPLCONFIGDIR": str(build), "MPLBACKEND": "Agg"}
+        subprocess.run([sys.executable, "-I", "-c", "import matplotlib.font_manager"], env=env,
+                       capture_output=True, timeout=300, check=False)
+        made = sorted(build.glob("fontlist-*.json"))
+        if not made:
+            return None
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = folder / f".{made[-1].name}.{os.getpid()}"
+        shutil.copyfile(made[-1], partial)
+        partial.chmod(0o644)
+        os.replace(partial, folder / made[-1].name)  # atomic: two graders building at once both succeed
+        return folder / made[-1].name
+    except (OSError, subprocess.SubprocessError):
+        return None
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
