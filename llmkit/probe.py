@@ -164,6 +164,8 @@ def _run(op: str, a: dict):
     if op == "setitem":
         target[a["key"]] = a["value"]
         return None
+    if op == "getitems":  # several indexings in one request, e.g. every item of a dataset
+        return [target[key] for key in a["keys"]]
     if op == "len":
         return len(target)
     if op == "bool":

@@ -441,5 +441,16 @@ class _Repr:
         return self.text
 
 
+def getitems(obj, keys) -> list:
+    """``[obj[k] for k in keys]``; for a kernel object in one request (a dataset's items without a round trip each)."""
+    keys = list(keys)
+    if type(obj) is RemoteObject:
+        values = _op(obj, "getitems", keys=keys)
+        if type(values) is not list or len(values) != len(keys):
+            raise StudentCodeError("indexing gave malformed data")
+        return values
+    return [obj[key] for key in keys]
+
+
 def is_remote(obj) -> bool:
     return type(obj) is RemoteObject
