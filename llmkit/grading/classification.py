@@ -7,6 +7,11 @@ mistake whose result the student's matches: labels not mapped to 0/1, padding on
 with the wrong id, the head not replaced, layers not frozen (or all frozen), the logits of the
 first token instead of the last, and so on. Random choices (which ham rows, the shuffle order) are
 graded by their properties, so ``random.Random(seed)`` passes as well as ``np.random``.
+
+Under trusted grading the student's code runs in their kernel. The toy tokenizer and the stub
+model are lent to it (each use asks the grader), and the expected answers come from the grader's
+own copies, which student code never touches; the tiny GPT that ``prepare_for_classification``
+changes is built in the kernel (``beside``) and read back as data (names, shapes, requires_grad).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import torch
 from torch import nn
 
 from . import GradingError, assert_defined_in_notebook, call_checked, seeded
+from .lora import beside, type_name
 
 PAD = 50256
 
@@ -104,7 +110,7 @@ def _describe(value, limit=90):
 
 def _as_rows(result, what):
     if not isinstance(result, (list, tuple)):
-        raise GradingError(f"{what} should return a list of (label, text) rows, got {type(result).__name__}.")
+        raise GradingError(f"{what} should return a list of (label, text) rows, got {type_name(result)}.")
     return [tuple(row) if isinstance(row, (list, tuple)) else row for row in result]
 
 
@@ -307,6 +313,7 @@ def _frozen_parts(model):
 
 def _check_prepared(fn, num_classes, trainable_blocks, seed):
     model, cfg = _tiny_gpt(seed)
+    model = beside(fn, model, cfg)  # the student's function changes a copy in their kernel; we read it back
     n_layers = cfg["n_layers"]
     kwargs = {}
     if num_classes != 2:
@@ -318,7 +325,7 @@ def _check_prepared(fn, num_classes, trainable_blocks, seed):
     model = out if isinstance(out, nn.Module) else model
     head = getattr(model, "out_head", None)
     if not isinstance(head, nn.Linear):
-        raise GradingError(f"after {what}, model.out_head is {type(head).__name__}; make it an nn.Linear.")
+        raise GradingError(f"after {what}, model.out_head is {type_name(head)}; make it an nn.Linear.")
     if head.out_features == cfg["vocab_size"]:
         raise GradingError(f"after {what} the head still has {cfg['vocab_size']} outputs: the head was not "
                            f"replaced; set model.out_head = nn.Linear(emb_dim, num_classes).")
@@ -393,12 +400,13 @@ def check_calc_loss_batch(fn):
     assert_defined_in_notebook(fn)
     for num_classes, seed in ((2, 41), (3, 42)):
         model = TokenPositionStub(vocab_size=50, context_length=8, num_classes=num_classes, seed=seed)
+        own = TokenPositionStub(vocab_size=50, context_length=8, num_classes=num_classes, seed=seed)  # never lent
         g = seeded(seed)
         inputs = torch.randint(0, 50, (6, 7), generator=g)
         labels = torch.randint(0, num_classes, (6,), generator=g)
         out = call_checked("calc_loss_batch(input_batch, target_batch, model, 'cpu')", fn, inputs, labels, model, "cpu")
         if not isinstance(out, torch.Tensor):
-            raise GradingError(f"calc_loss_batch returned {type(out).__name__}; return the loss tensor itself "
+            raise GradingError(f"calc_loss_batch returned {type_name(out)}; return the loss tensor itself "
                                "(not .item()), so that loss.backward() can train the model.")
         if out.numel() != 1:
             raise GradingError(f"calc_loss_batch returned a tensor of shape {tuple(out.shape)}; return the mean "
@@ -407,8 +415,8 @@ def check_calc_loss_batch(fn):
             raise GradingError("the loss does not require grad: do not compute it under torch.no_grad() or "
                                "detach it; training calls loss.backward().")
         with torch.no_grad():
-            logits = model(inputs)
-            expected = calc_loss_batch(inputs, labels, model, "cpu")
+            logits = own(inputs)
+            expected = calc_loss_batch(inputs, labels, own, "cpu")
             T = logits.shape[1]
             ce = nn.functional.cross_entropy
             variants = {"first_token": ce(logits[:, 0, :], labels), "mean_tokens": ce(logits.mean(dim=1), labels),
@@ -513,17 +521,18 @@ def check_classify_review(fn):
     tokenizer = WordTokenizer()
     for seed, max_length, pad in ((51, 8, PAD), (52, 6, 1)):
         model = TokenPositionStub(context_length=16, seed=seed)
+        own = TokenPositionStub(context_length=16, seed=seed)  # the grader's copy, never lent to student code
         texts = review_texts(seed)
         kwargs = {"max_length": max_length} if pad == PAD else {"max_length": max_length, "pad_token_id": pad}
         what = "classify_review(text, model, tokenizer, 'cpu'" + "".join(f", {k}={v}" for k, v in kwargs.items()) + ")"
-        expected = [classify_review(t, model, tokenizer, "cpu", **kwargs) for t in texts]
+        expected = [classify_review(t, own, tokenizer, "cpu", **kwargs) for t in texts]
         got = [call_checked(what, fn, t, model, tokenizer, "cpu", **kwargs) for t in texts]
         if got == expected:
             continue
         if any(a not in ("spam", "not spam") for a in got):
             odd = next(a for a in got if a not in ("spam", "not spam"))
             raise GradingError(f"{what} returned {_describe(odd)}; return the string 'spam' or 'not spam'.")
-        for name, answers in _review_variants(texts, model, tokenizer, max_length, pad).items():
+        for name, answers in _review_variants(texts, own, tokenizer, max_length, pad).items():
             if answers == got:
                 differ = sum(a != b for a, b in zip(got, expected))
                 raise GradingError(f"{what} disagrees with the reference on {differ} of {len(texts)} texts. "

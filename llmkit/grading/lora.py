@@ -82,7 +82,7 @@ HINTS = {
 # --------------------------------------------------------------------------- where the student's code runs
 
 
-def _session():
+def kernel_session():
     try:
         from .trusted import current_session
     except ImportError:  # a grader without nbgrader: only in-process objects
@@ -98,7 +98,7 @@ def beside(student, module: nn.Module, *args, **kwargs):
     """
     if not is_remote(student):
         return module
-    session = _session()
+    session = kernel_session()
     if session is None:
         raise GradingError("the grader has no kernel to build the test model in.")
     return session.ship(module, *args, **kwargs)
@@ -107,7 +107,7 @@ def beside(student, module: nn.Module, *args, **kwargs):
 def notebook_name(student, name: str):
     """What the student's notebook binds to ``name`` (their own helper), or None."""
     if is_remote(student):
-        session = _session()
+        session = kernel_session()
         found = session.resolve([name]).get(name) if session is not None else None
         return found if is_remote(found) else None
     functions = [student] if inspect.isfunction(student) else \
@@ -116,6 +116,14 @@ def notebook_name(student, name: str):
         if name in function.__globals__:
             return function.__globals__[name]
     return None
+
+
+def type_name(obj) -> str:
+    """The name of ``obj``'s class, also for an object in the kernel (as it reports it: for messages only)."""
+    if is_remote(obj):
+        mro = object.__getattribute__(obj, "_meta").get("mro") or []
+        return str(mro[0]).rpartition(".")[2] if mro else "object"
+    return type(obj).__name__
 
 
 def _parameters(module) -> dict:
@@ -365,7 +373,7 @@ def _check_linear_with_lora(cls):
     except Exception as exc:
         raise GradingError(f"merged_linear() raised {type(exc).__name__}: {exc}") from exc
     if not isinstance(merged, nn.Linear):
-        raise GradingError(f"merged_linear() should return an nn.Linear, got {type(merged).__name__}.")
+        raise GradingError(f"merged_linear() should return an nn.Linear, got {type_name(merged)}.")
     weights_after = _parameters(wrapped)
     if set(weights_after) != set(weights_before) or \
             any(not _same(weights_before[k], weights_after[k]) for k in weights_before):
