@@ -5,6 +5,11 @@ LayerNorm's ``scale``/``shift`` are not the identity) are copied into the refere
 compared on seeded inputs, and on a mismatch the output of each known-wrong variant is computed to
 name the mistake. Generation is checked with the reference model (so an earlier mistake in the
 model does not count twice), a recorder that sees what the model was fed, and sampling statistics.
+
+Under trusted grading the student's classes and functions run in their kernel: weights go in with
+``load_state_dict`` and come back as copies, the reference model and the toy models are lent to the
+student's generation functions (each call asks the grader), and a toy model for a 2,000-step
+sampling loop is built in the kernel from torch's own ``nn.Embedding`` so the loop stays there.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import torch
 from torch import nn
 
 from . import GradingError, assert_defined_in_notebook, call_checked, close, fail_with_diagnosis, seeded, transplant
+from .remote import is_remote
 
 TINY = {"vocab_size": 40, "context_length": 12, "emb_dim": 16, "n_heads": 2, "n_layers": 2, "drop_rate": 0.0,
         "qkv_bias": False}
@@ -96,11 +102,25 @@ def _with_hint(err: GradingError, hint: str | None) -> GradingError:
 
 
 def _perturb(module: nn.Module, seed: int) -> None:
-    """Add seeded noise to every parameter, so identity LayerNorms and swapped modules become visible."""
+    """Add seeded noise to every parameter, so identity LayerNorms and swapped modules become visible.
+
+    The noisy weights go in through ``load_state_dict``: a module in the student's kernel hands out
+    copies of its parameters, so changing those in place would change nothing there.
+    """
     g = seeded(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.add_(0.3 * torch.randn(p.shape, generator=g, dtype=p.dtype))
+    noisy = {name: p.detach() + 0.3 * torch.randn(p.shape, generator=g, dtype=p.dtype)
+             for name, p in module.named_parameters()}
+    module.load_state_dict(noisy, strict=False)
+
+
+def _notebook_class_name(module) -> str | None:
+    """The name of a module's class when the notebook defined it (for hints only, never for a verdict)."""
+    if is_remote(module):
+        mro = object.__getattribute__(module, "_meta").get("mro") or [""]
+        module_name, _, qualname = str(mro[0]).rpartition(".")
+    else:
+        module_name, qualname = type(module).__module__, type(module).__qualname__
+    return qualname if module_name == "__main__" else None
 
 
 def _transplant(student, reference, what):
@@ -268,7 +288,7 @@ def _explain_own_gelu(student):
     from llmkit_solutions.gpt import GELU
 
     for module in student.modules():
-        if type(module).__name__ == "GELU" and type(module).__module__ == "__main__":
+        if _notebook_class_name(module) == "GELU":
             x = torch.linspace(-4, 4, 33)
             if not _same_as_reference(module, GELU(), x):
                 return ("FeedForward uses your GELU, which does not match the tanh-approximation GELU yet; fix GELU "
@@ -635,6 +655,76 @@ class FixedLogits(nn.Module):
         return self.logits.expand(idx.shape[0], idx.shape[1], -1)
 
 
+def _fixed_logits_table(logits) -> nn.Embedding:
+    """FixedLogits as a plain torch module (every id's row holds the logits), so it can run in the student's kernel."""
+    table = nn.Embedding(len(logits), len(logits))
+    with torch.no_grad():
+        table.weight.copy_(logits.expand(len(logits), -1))
+    return table
+
+
+def _beside(fn, module: nn.Module, *args):
+    """``module`` where ``fn`` runs: a copy built in the student's kernel (from ``args`` and its weights) when
+    ``fn`` lives there, so a long loop does not ask the grader at every step; else ``module`` itself."""
+    if is_remote(fn):
+        from .trusted import current_session
+
+        session = current_session.get()
+        if session is not None:
+            return session.ship(module, *args)
+    return module
+
+
+class _NoAttention(nn.Module):
+    def forward(self, x, kv_cache=None):
+        return x
+
+
+class _Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.att = _NoAttention()
+
+
+class BigramWithCacheInterface(nn.Module):
+    """Logits that depend on the last id only, behind the kit's kv_cache interface (blocks whose attention
+    takes ``kv_cache``). It never touches the cache, so generation with and without one must agree."""
+
+    def __init__(self, vocab, seed):
+        super().__init__()
+        self.table = nn.Embedding(vocab, vocab)
+        with torch.no_grad():
+            self.table.weight.copy_(3.0 * torch.randn(vocab, vocab, generator=seeded(seed)))
+        self.trf_blocks = nn.ModuleList([_Block(), _Block()])
+
+    def forward(self, idx, kv_cache=None):
+        return self.table(idx)  # (B, T, vocab)
+
+
+def _sample(fn, logits, temperature, top_k, rows, steps):
+    """``fn``'s ids sampled from a model whose distribution never changes (the prompt is one 0 per row)."""
+    prompt = torch.zeros(rows, 1, dtype=torch.long)
+    what = f"generate(..., temperature={temperature}, top_k={top_k}) for {rows} row(s), {steps} new token(s)"
+    if steps == 1:  # one call of the model: the grader answers it
+        return what, call_checked(what, fn, FixedLogits(logits), prompt, steps, 1, temperature=temperature,
+                                  top_k=top_k), steps
+    model = _beside(fn, _fixed_logits_table(logits), len(logits), len(logits))
+    try:
+        return what, fn(model, prompt, steps, 1, temperature=temperature, top_k=top_k), steps
+    except TypeError as exc:
+        if "kv_cache" not in str(exc):
+            raise GradingError(f"{what} raised TypeError: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - the student's code raised: a failed check
+        raise GradingError(f"{what} raised {type(exc).__name__}: {exc}") from exc
+    # generate passes kv_cache=None to the model, which the table does not take: fewer steps, with a model
+    # that does (every step asks the grader).
+    steps = 400
+    torch.manual_seed(72)
+    what = f"generate(..., temperature={temperature}, top_k={top_k}) for {rows} row(s), {steps} new token(s)"
+    out = call_checked(what, fn, FixedLogits(logits), prompt, steps, 1, temperature=temperature, top_k=top_k)
+    return what, out, steps
+
+
 def check_generate(fn):
     from llmkit_solutions.gpt import generate as reference
 
@@ -660,9 +750,7 @@ def check_generate(fn):
     logits = torch.randn(vocab, generator=seeded(71)) * 1.5
     for temperature, top_k, rows, steps in ((1.5, None, 4000, 1), (0.8, 3, 1, 2000)):
         torch.manual_seed(72)
-        what = f"generate(..., temperature={temperature}, top_k={top_k}) for {rows} row(s), {steps} new token(s)"
-        out = call_checked(what, fn, FixedLogits(logits), torch.zeros(rows, 1, dtype=torch.long), steps, 1,
-                           temperature=temperature, top_k=top_k)
+        what, out, steps = _sample(fn, logits, temperature, top_k, rows, steps)
         if not isinstance(out, torch.Tensor) or out.shape != (rows, 1 + steps):
             shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
             raise GradingError(f"{what} returned {shape}, expected {(rows, 1 + steps)}.")
@@ -676,10 +764,10 @@ def check_generate(fn):
                       f"{[round(v, 2) for v in freq.tolist()]}, expected {[round(v, 2) for v in expected.tolist()]}).")
             raise GradingError(f"{detail} Likely mistake: {hint}" if hint else detail)
     if "use_cache" in inspect.signature(fn).parameters:
-        model = _reference_model(seed=73)
+        model = BigramWithCacheInterface(TINY["vocab_size"], seed=73).eval()
         prompt = torch.randint(0, TINY["vocab_size"], (2, 3), generator=seeded(74))
-        plain = call_checked("generate(model, idx, 12, 12)", fn, model, prompt.clone(), 12, 12)
-        cached = call_checked("generate(model, idx, 12, 12, use_cache=True)", fn, model, prompt.clone(), 12, 12,
+        plain = call_checked("generate(model, idx, 6, 5)", fn, model, prompt.clone(), 6, 5)
+        cached = call_checked("generate(model, idx, 6, 5, use_cache=True)", fn, model, prompt.clone(), 6, 5,
                               use_cache=True)
         if not torch.equal(plain, cached):
             raise GradingError("generate gives other ids with use_cache=True than without; keep the given cache lines "
