@@ -216,8 +216,64 @@ def counts(catalog: Catalog) -> Counts:
     return c
 
 
+def _previous_id(message) -> list[str]:
+    """The old English of a fuzzy entry: Babel writes ``#| msgid "..."`` but reads it back as a comment."""
+    text = " ".join(c.lstrip()[1:].strip() for c in message.user_comments if c.lstrip().startswith("|"))
+    if not text.startswith("msgid "):
+        return []
+    body = text[len("msgid "):].strip()
+    if len(body) >= 2 and body[0] == body[-1] == '"':
+        body = body[1:-1]
+    return [body.replace('\\n', '\n').replace('\\"', '"').replace('\\\\', '\\')]
+
+
+def merge(catalog: Catalog, pot: Catalog) -> Catalog:
+    """``catalog`` brought up to the template ``pot``, by msgmerge's rules with one refinement.
+
+    An English text that is unchanged keeps its translation and flags. A new text is matched only
+    against the texts that have just disappeared, first in its own notebook (context), then in any:
+    an edited paragraph thus finds its own old version, never an unrelated sentence that is still in
+    use. The match (difflib ratio >= 0.6) gives a fuzzy draft with the old English as ``#|``; an
+    unmatched text arrives empty; a vanished text nobody matched stays as an obsolete ``#~`` entry.
+    """
+    import difflib
+
+    old = {(m.context, m.id): m for m in catalog if m.id}
+    keys = {(m.context, m.id) for m in pot if m.id}
+    vanished = {key: m for key, m in old.items() if key not in keys and m.string}
+    merged = Catalog(locale=catalog.locale, project=catalog.project, version=catalog.version, fuzzy=False,
+                     header_comment=catalog.header_comment, msgid_bugs_address=catalog.msgid_bugs_address,
+                     last_translator=catalog.last_translator, language_team=catalog.language_team,
+                     creation_date=pot.creation_date, revision_date=catalog.revision_date)
+    for message in pot:
+        if not message.id:
+            continue
+        key = (message.context, message.id)
+        string, flags, previous, comments = "", set(), [], []
+        if key in old:
+            string, flags, comments = old[key].string, set(old[key].flags), old[key].user_comments
+            previous = _previous_id(old[key]) if "fuzzy" in flags else []
+        else:
+            for pool in ([k for k in vanished if k[0] == message.context], list(vanished)):
+                match = difflib.get_close_matches(message.id, [k[1] for k in pool], n=1, cutoff=0.6)
+                if match:
+                    found = next(k for k in pool if k[1] == match[0])
+                    draft = vanished.pop(found)
+                    string, flags, previous, comments = draft.string, {"fuzzy"}, [draft.id], draft.user_comments
+                    break
+        comments = [c for c in comments if not c.lstrip().startswith("|")]  # Babel reads "#|" as a comment
+        merged.add(message.id, string, locations=message.locations, flags=flags,
+                   auto_comments=message.auto_comments, user_comments=comments, previous_id=previous,
+                   context=message.context)
+    for (context, msgid), message in vanished.items():  # translated, gone, matched by nothing
+        merged.obsolete[(msgid, context) if context else msgid] = message
+    for key, message in catalog.obsolete.items():
+        merged.obsolete.setdefault(key, message)
+    return merged
+
+
 def update(course_root: Path, languages: list[str] | None = None) -> dict[str, Counts]:
-    """Extract the English into the POT and merge it into each language's PO (msgmerge's rules).
+    """Extract the English into the POT and merge it into each language's PO (see ``merge``).
 
     ``languages``: the catalogs to update (a new one is created); default every existing catalog.
     Returns each language's counts after the merge.
@@ -235,8 +291,7 @@ def update(course_root: Path, languages: list[str] | None = None) -> dict[str, C
                               msgid_bugs_address="", last_translator="", language_team=LANGUAGES.get(lang, lang),
                               header_comment=f"# The llmkit course in {LANGUAGES.get(lang, lang)} ({lang}).\n"
                                              f"# Glossary: {lang}/GLOSSARY.md. Workflow: the README, 'Editions'.")
-        catalog.update(pot, update_header_comment=False, update_creation_date=True)
-        catalog.fuzzy = False
+        catalog = merge(catalog, pot)
         write_if_changed(path, catalog)
         result[lang] = counts(catalog)
     return result
