@@ -1,9 +1,11 @@
 """llmkit: build a GPT-style language model from scratch, one swappable component at a time.
 
     import llmkit
-    llmkit.names("attention")                       # ['gqa', 'mha', 'sdpa', 'sliding-window']
-    model = llmkit.create("models", "gpt", cfg)      # the book's GPTModel(cfg)
+    llmkit.names("models")                           # ['gpt', 'gpt-book']
+    model = llmkit.create("models", "gpt", cfg)      # the kit's GPT; "gpt-book" is the book's GPTModel(cfg)
     llmkit.register("attention", "mine")(MyAttention)  # a student's class, usable by name
+
+Every family's contract is a Protocol in ``llmkit.contracts``; its conformance suite is in ``llmkit.testing``.
 """
 
 from .errors import LLMKitError, UnknownComponentError, _show_in_ipython

@@ -17,9 +17,12 @@ GPT_CONFIGS = {
 
 
 def bench_generate(config: str = "124M", prompt_tokens: int = 32, new_tokens: int = 64,
-                   attention: str | None = None, threads: int | None = None, seed: int = 123) -> list[dict]:
-    """Greedy generation with and without the KV cache on one model; returns one row per path."""
-    from llmkit_solutions.gpt import generate
+                   attention: str | None = None, threads: int | None = None, seed: int = 123,
+                   model: str = "gpt") -> list[dict]:
+    """Greedy generation on one model: the kit's decoder without and with its KV cache, and the book's
+    ``generate`` when the reference is loaded; one row per path, ratios to the uncached one."""
+    from .decoding import DEFAULT_DECODER, decoder
+    from .plugins import names
 
     if threads:
         torch.set_num_threads(threads)
@@ -27,20 +30,23 @@ def bench_generate(config: str = "124M", prompt_tokens: int = 32, new_tokens: in
     if attention:
         cfg["attention"] = attention
     torch.manual_seed(seed)
-    model = create("models", "gpt", cfg).eval()
+    gpt = create("models", model, cfg).eval()
     prompt = torch.randint(0, cfg["vocab_size"], (1, prompt_tokens), generator=torch.Generator().manual_seed(seed))
+    kit = decoder(DEFAULT_DECODER)
+    paths = {"no cache": lambda *a: kit(*a, use_cache=False), "kv-cache": kit}
+    if "book" in names("decoders"):
+        paths["book"] = decoder("book")
 
     rows, outputs = [], {}
-    generate(model, prompt, 2, cfg["context_length"], use_cache=True)  # warm-up: allocator, kernels
-    for use_cache in (False, True):
+    kit(gpt, prompt, 2, cfg["context_length"])  # warm-up: allocator, kernels
+    for path, generate in paths.items():
         start = time.perf_counter()
-        out = generate(model, prompt, new_tokens, cfg["context_length"], use_cache=use_cache)
+        out = generate(gpt, prompt, new_tokens, cfg["context_length"])
         seconds = time.perf_counter() - start
-        outputs[use_cache] = out
-        rows.append({"path": "kv-cache" if use_cache else "no cache", "seconds": seconds,
-                     "tokens_per_s": new_tokens / seconds})
+        outputs[path] = out
+        rows.append({"path": path, "seconds": seconds, "tokens_per_s": new_tokens / seconds})
     baseline = rows[0]["tokens_per_s"]
-    identical = torch.equal(outputs[False], outputs[True])
+    identical = all(torch.equal(outputs["no cache"], out) for out in outputs.values())
     for row in rows:
         row["ratio"] = row["tokens_per_s"] / baseline
         row["identical_tokens"] = identical
@@ -72,7 +78,8 @@ def bench_train(config: str = "run", attentions=("mha",), precisions=("fp32",), 
         for precision in precisions:
             device = CPUDevice(precision)
             torch.manual_seed(seed)
-            model = create("models", "gpt", {**cfg, "attention": attention}).train()
+            # "mha" is the model's own attention (the book's MultiHeadAttention or its equal), as in a run config.
+            model = create("models", "gpt", cfg if attention == "mha" else {**cfg, "attention": attention}).train()
             optimizer = make_optimizer(model, 1e-4, 0.1)
 
             def step():

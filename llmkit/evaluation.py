@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from .checkpoint import save_checkpoint
 from .devices import CPUDevice, Device
 from .errors import LLMKitError
-from .training import MetricsLog, lr_factor, make_optimizer
+from .training import MetricsLog, TrainConfig, lr_factor, make_optimizer
 
 
 def classification_step(model, inputs, labels):
@@ -83,7 +83,8 @@ class FinetuneResult:
 
 
 def finetune(model, train_loader, val_loader, step: Callable, *, epochs: int, lr: float,
-             weight_decay: float = 0.1, warmup_fraction: float = 0.1, grad_clip: float = 1.0, patience: int = 2,
+             weight_decay: float = TrainConfig.weight_decay, warmup_fraction: float = 0.1,
+             grad_clip: float = TrainConfig.grad_clip, patience: int = 2,
              device: Device | None = None, metrics_path: str | Path | None = None, label: str = "finetune",
              checkpoint_path: str | Path | None = None, checkpoint_extra: dict | None = None,
              save_model=None, show_progress: bool | None = None) -> FinetuneResult:
@@ -104,7 +105,8 @@ def finetune(model, train_loader, val_loader, step: Callable, *, epochs: int, lr
     optimizer = make_optimizer(model, lr, weight_decay)
     total_steps = epochs * len(train_loader)
     warmup = max(1, int(warmup_fraction * total_steps))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total_steps, warmup, 0.1))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, total_steps, warmup, TrainConfig.min_lr_ratio))
     metrics = MetricsLog(Path(metrics_path) if metrics_path is not None and device.is_main else None)
     trainable = [p for p in model.parameters() if p.requires_grad]
 
@@ -208,11 +210,11 @@ def judge_with_local_server(url: str, entries, responses, model: str = "llama3",
     import re
     import urllib.request
 
-    from llmkit_solutions.instruction import format_input
+    from .finetune_data import alpaca_prompt
 
     scores = []
     for entry, response in zip(entries, responses):
-        prompt = (f"Given the input `{format_input(entry)}` and the correct output `{entry['output']}`, "
+        prompt = (f"Given the input `{alpaca_prompt(entry)}` and the correct output `{entry['output']}`, "
                   f"score the response `{response}` on a scale from 0 to 100, where 100 is the best. "
                   "Respond with the integer number only.")
         body = {"model": model, "messages": [{"role": "user", "content": prompt}], "stream": False,

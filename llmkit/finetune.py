@@ -8,6 +8,11 @@ A strategy works on any model that exposes the attributes it needs from the book
 (``out_head``, ``trf_blocks`` with ``att``/``ff``, ``final_norm``, the attention's ``W_query`` ...);
 when one is missing, ``prepare`` says which. ``prepare`` changes the model in place (except
 ``feature-extraction``, which returns a wrapper) and returns the model to train.
+
+Options belong to the strategy: ``options`` holds each one's default, an unknown key fails with the
+closest match, and a run config passes a ``[finetune.<name>]`` section straight through. Every
+strategy also takes ``epochs`` and ``lr``, which override the stage's for that strategy only.
+The class defaults are the ones ``llmkit run`` uses, sized for small models on a CPU.
 """
 
 from __future__ import annotations
@@ -17,13 +22,21 @@ import inspect
 import torch
 from torch import nn
 
-from llmkit_solutions.classification import prepare_for_classification
-from llmkit_solutions.lora import LORA_TARGETS, apply_lora, check_rank_alpha, count_trainable, lora_target_paths
-
 from .errors import LLMKitError
 from .hookspecs import hookimpl
+from .lora import TARGETS as LORA_TARGETS
+from .lora import apply_lora, check_rank_alpha, target_paths
+from .registry import closest
 
 TASKS = ("classification", "instruction", "lm")
+# Options every strategy takes: None means the stage's own number of epochs and learning rate.
+TRAINING_OPTIONS = {"epochs": None, "lr": None}
+
+
+def count_trainable(model) -> tuple[int, int]:
+    """(trainable, total) parameter counts; trainable means ``requires_grad``."""
+    params = list(model.parameters())
+    return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
 
 
 def _emb_dim(model):
@@ -54,15 +67,26 @@ class FinetuneStrategy:
     tasks = TASKS
 
     def __init__(self, **options):
-        unknown = sorted(set(options) - set(self.options))
+        known = {**TRAINING_OPTIONS, **self.options}
+        unknown = sorted(set(options) - set(known))
         if unknown:
-            accepted = ", ".join(f"{k}={v!r}" for k, v in self.options.items()) or "none"
+            hint = closest(unknown[0], list(known))
+            accepted = ", ".join(f"{k}={v!r}" for k, v in self.options.items()) or "none but epochs and lr"
             raise LLMKitError(
-                f"finetune strategy '{self.name}' has no option {', '.join(unknown)}; its options are: {accepted}."
+                f"finetune strategy '{self.name}' has no option {', '.join(unknown)}"
+                + (f" (did you mean '{hint}'?)" if hint else "") + f"; its options are: {accepted}."
             )
         self.config = {**self.options, **options}
         self.added = []
+        self._check_training_options()
         self.check_options()
+
+    def _check_training_options(self):
+        epochs, lr = self.config.get("epochs"), self.config.get("lr")
+        if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
+            raise LLMKitError(f"finetune strategy '{self.name}': epochs must be an integer >= 1, got {epochs!r}.")
+        if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or lr <= 0):
+            raise LLMKitError(f"finetune strategy '{self.name}': lr must be a positive number, got {lr!r}.")
 
     def check_options(self):
         """Reject bad option values early (subclasses)."""
@@ -118,7 +142,7 @@ class LoRAFinetune(FinetuneStrategy):
     """Freeze the model and train low-rank updates (LoRA) of its linear layers."""
 
     name = "lora"
-    options = {"rank": 16, "alpha": 16, "target": "all"}
+    options = {"rank": 8, "alpha": 16, "target": "all"}  # the book uses rank 16 on GPT-2 small
 
     def check_options(self):
         check_rank_alpha(self.config["rank"], self.config["alpha"])
@@ -131,14 +155,13 @@ class LoRAFinetune(FinetuneStrategy):
         target = self.config["target"]
         if task == "classification":
             self.check_head(model)  # check everything before changing anything
-        if not lora_target_paths(model, target):
+        if not target_paths(model, target):
             what = "attention layers named W_query/W_key/W_value/out_proj" if target != "all" else "any nn.Linear"
             self.fail(model, f"{what} for target {target!r}")
         if task == "classification":
             self.replace_head(model, num_classes)  # the book's order: new head, freeze, then LoRA
         _set_trainable(model, False)
-        paths = lora_target_paths(model, target)
-        apply_lora(model, self.config["rank"], self.config["alpha"], target)
+        paths = apply_lora(model, self.config["rank"], self.config["alpha"], target)
         self.added += [f"{path}.lora" for path in paths]
         return model
 
@@ -156,8 +179,15 @@ class ClassificationFinetune(FinetuneStrategy):
             missing.append("an nn.Linear out_head")
         if missing:
             self.fail(model, " and ".join(missing))
-        prepare_for_classification(model, num_classes, self.config["trainable_blocks"])
-        self.added.append("out_head")
+        blocks = list(model.trf_blocks)
+        k = self.config["trainable_blocks"]
+        if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= len(blocks):
+            raise LLMKitError(f"trainable_blocks must be between 0 and {len(blocks)}, got {k!r}.")
+        # The book's order: freeze everything, a new head (trainable), then thaw the last blocks and final norm.
+        _set_trainable(model, False)
+        self.replace_head(model, num_classes)
+        for module in blocks[len(blocks) - k:] + [model.final_norm]:
+            _set_trainable(module, True)
         return model
 
 
@@ -171,6 +201,8 @@ class FeatureExtractionClassifier(nn.Module):
     prediction, so the book's last-token loss and accuracy functions work unchanged.
     """
 
+    fixed_features = True  # features(ids) never change while training: the classify stage computes them once
+
     def __init__(self, body, emb_dim, num_classes, hidden=256, activation="gelu", dropout=0.1, pool="last",
                  pad_token_id=50256):
         super().__init__()
@@ -182,7 +214,13 @@ class FeatureExtractionClassifier(nn.Module):
         self.head = nn.Sequential(nn.Linear(emb_dim, hidden), act, nn.Dropout(dropout), nn.Linear(hidden, num_classes))
 
     @property
-    def pos_emb(self):  # lets helpers such as classify_review read the context length
+    def context_length(self) -> int:
+        from .contracts import context_length
+
+        return context_length(self.body)
+
+    @property
+    def pos_emb(self):  # the book's helpers (classify_review) read the context length here
         return self.body.pos_emb
 
     def train(self, mode=True):
@@ -209,7 +247,9 @@ class FeatureExtractionFinetune(FinetuneStrategy):
     """Freeze the whole model, pool its final hidden states and train a small MLP head."""
 
     name = "feature-extraction"
-    options = {"pool": "last", "hidden": 256, "activation": "gelu", "dropout": 0.1, "pad_token_id": 50256}
+    # Its body is frozen, so the stage computes the features once: many cheap epochs of the head alone.
+    options = {"pool": "mean", "hidden": 128, "activation": "gelu", "dropout": 0.1, "pad_token_id": 50256,
+               "epochs": 10, "lr": 3e-3}
     tasks = ("classification",)
 
     def check_options(self):
@@ -223,7 +263,8 @@ class FeatureExtractionFinetune(FinetuneStrategy):
         if emb_dim is None or not hasattr(model, "out_head"):
             self.fail(model, "an out_head applied to the final hidden states (and emb_dim)")
         _set_trainable(model, False)
-        wrapper = FeatureExtractionClassifier(model, emb_dim, num_classes, **self.config)
+        head_options = {k: v for k, v in self.config.items() if k not in TRAINING_OPTIONS}
+        wrapper = FeatureExtractionClassifier(model, emb_dim, num_classes, **head_options)
         _place_like(wrapper.head, model)
         wrapper.train(model.training)  # keeps the body in eval mode from the start
         self.added.append("head")
@@ -264,7 +305,7 @@ class AdapterFinetune(FinetuneStrategy):
     """Freeze the model and train bottleneck adapters after each block's attention and MLP."""
 
     name = "adapter"
-    options = {"bottleneck": 64}
+    options = {"bottleneck": 32}
 
     def check_options(self):
         b = self.config["bottleneck"]

@@ -1,8 +1,11 @@
-"""Plugin loading: built-ins are ordinary plugins; others come from the ``llmkit`` entry-point group.
+"""Plugin loading: the kit's own components are plugins; others come from the ``llmkit`` entry points.
 
-``LLMKIT_LOAD_PLUGINS`` is an allow-list of entry-point names (comma separated). Unset: load every
-installed plugin. Empty: load none but the built-ins. Tests use it to avoid whatever happens to be
-installed.
+``DEFAULT_PLUGINS`` are the kit's production components (strategies, devices, tokenizers, samplers,
+the GPT, decoding) and always load: the kit's defaults name them. Everything else, the reference
+solutions included (entry point ``reference``), is an entry-point plugin. ``LLMKIT_LOAD_PLUGINS`` is
+an allow-list of entry-point names (comma separated). Unset: load every installed plugin. Empty: only
+the kit's own. Tests use it to avoid whatever happens to be installed; a student's kernel uses it to
+leave the answers out.
 """
 
 from __future__ import annotations
@@ -22,20 +25,24 @@ from .registry import FAMILIES, Component, Registry
 ENTRY_POINT_GROUP = "llmkit"
 ALLOW_LIST_ENV = "LLMKIT_LOAD_PLUGINS"
 
-# The reference solutions and the kit's devices are plugins like any other, loaded always.
+# Registered like any plugin, in this order, whatever the allow-list says.
 DEFAULT_PLUGINS = {
-    "llmkit.reference": "llmkit_solutions.plugin",
     "llmkit.finetune": "llmkit.finetune",
     "llmkit.devices": "llmkit.devices",
+    "llmkit_tokenizers": "llmkit_tokenizers",
+    "llmkit_samplers": "llmkit_samplers",
+    "llmkit_gpt": "llmkit_gpt",
+    "llmkit_generate": "llmkit_generate",
 }
 
 pm = pluggy.PluginManager("llmkit")
 pm.add_hookspecs(hookspecs)
 
-_registry = Registry()
+_registry = Registry(hint=lambda: not_loaded_hint())
 _loaded = False
 _user_providers: set[str] = set()
 _distributions: dict[str, str] = {}  # plugin name -> "dist version", for `llmkit plugins`
+_not_loaded: dict[str, str] = {}  # entry-point name -> why it is not loaded, for unknown-name errors
 
 
 def _load_entry_points() -> None:
@@ -45,19 +52,27 @@ def _load_entry_points() -> None:
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         found.add(ep.name)
         if wanted is not None and ep.name not in wanted:
+            _not_loaded[ep.name] = f"left out by {ALLOW_LIST_ENV}"
             continue
         if pm.has_plugin(ep.name):
             continue
         try:
-            pm.register(ep.load(), name=ep.name)
-            if ep.dist is not None:
-                _distributions[ep.name] = f"{ep.dist.name} {ep.dist.version}"
+            plugin = ep.load()
+        except ModuleNotFoundError as exc:
+            if exc.name != ep.value.split(":")[0].split(".")[0]:
+                _warn_broken(ep.name, exc)
+            # Otherwise its package is simply not installed here (e.g. the answers, in a student's kernel).
+            _not_loaded[ep.name] = f"not installed: {exc}"
+            continue
         except Exception as exc:  # a broken third-party plugin must not break the kit
-            warnings.warn(
-                f"llmkit plugin '{ep.name}' failed to load ({type(exc).__name__}: {exc}); "
-                f"leave it out with {ALLOW_LIST_ENV}.",
-                stacklevel=2,
-            )
+            _warn_broken(ep.name, exc)
+            _not_loaded[ep.name] = f"failed: {type(exc).__name__}"
+            continue
+        if pm.is_registered(plugin):
+            continue  # one of the kit's own, already loaded
+        pm.register(plugin, name=ep.name)
+        if ep.dist is not None:
+            _distributions[ep.name] = f"{ep.dist.name} {ep.dist.version}"
     if wanted:
         for missing in sorted(wanted - found):
             warnings.warn(
@@ -67,6 +82,22 @@ def _load_entry_points() -> None:
             )
 
 
+def _warn_broken(name: str, exc: Exception) -> None:
+    warnings.warn(
+        f"llmkit plugin '{name}' failed to load ({type(exc).__name__}: {exc}); "
+        f"leave it out with {ALLOW_LIST_ENV}.",
+        stacklevel=3,
+    )
+
+
+def not_loaded_hint() -> str:
+    """``Not loaded here: reference (left out by LLMKIT_LOAD_PLUGINS).``, or "" when every plugin loaded."""
+    if not _not_loaded:
+        return ""
+    reasons = "; ".join(f"{name} ({why})" for name, why in sorted(_not_loaded.items()))
+    return f"Plugins not loaded here: {reasons}."
+
+
 def load_plugins() -> None:
     """Register the built-ins and the allowed entry-point plugins (idempotent)."""
     global _loaded
@@ -74,8 +105,14 @@ def load_plugins() -> None:
         return
     _loaded = True
     for name, module in DEFAULT_PLUGINS.items():
-        if not pm.has_plugin(name):
+        if pm.has_plugin(name):
+            continue
+        try:
             pm.register(importlib.import_module(module), name=name)
+        except ModuleNotFoundError as exc:  # an install without it: said when one of its names is asked for
+            if exc.name != module.split(".")[0]:
+                raise
+            _not_loaded[name] = f"not installed: {exc}; reinstall llmkit"
     _load_entry_points()
     refresh()
 

@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from .errors import LLMKitError, UnknownComponentError
 
-FAMILIES = ("tokenizers", "samplers", "attention", "models", "finetune_strategies", "devices")
+FAMILIES = ("tokenizers", "samplers", "attention", "models", "finetune_strategies", "devices", "decoders")
 
 # Friendly spellings a person is likely to type; the canonical name is the hook's suffix.
 _FAMILY_ALIASES = {
@@ -21,6 +21,7 @@ _FAMILY_ALIASES = {
     "strategy": "finetune_strategies",
     "strategies": "finetune_strategies",
     "device": "devices",
+    "decoder": "decoders",
 }
 
 
@@ -58,8 +59,9 @@ def canonical_family(family: str) -> str:
 class Registry:
     """Components by family and name. Plugin entries are rebuilt on demand; user entries persist."""
 
-    def __init__(self) -> None:
+    def __init__(self, hint: Callable[[], str] | None = None) -> None:
         self._entries: dict[str, dict[str, Component]] = {f: {} for f in FAMILIES}
+        self._hint = hint  # says which plugins are not loaded, when a name is unknown
 
     def add(
         self,
@@ -96,8 +98,10 @@ class Registry:
         hint = closest(str(name), known)
         did_you_mean = f" Did you mean '{hint}'?" if hint else ""
         listing = ", ".join(known) if known else "none registered yet"
+        unloaded = self._hint() if self._hint else ""
         raise UnknownComponentError(
             f"Unknown {family} '{name}'.{did_you_mean} Known {family}: {listing}."
+            + (f" {unloaded}" if unloaded else "")
         )
 
     def names(self, family: str) -> list[str]:

@@ -1,7 +1,10 @@
 """The run configuration: dataclasses read from TOML and overridden with ``--set section.key=value``.
 
-Every component is named here (tokenizer, sampler, model, attention, device), so a whole run is
-described by one file; ``llmkit run`` writes the config it used into the run folder.
+Every component is named here (tokenizer, sampler, model, attention, device, decoder, fine-tuning
+strategies), so a whole run is described by one file; ``llmkit run`` writes the config it used into
+the run folder. A component's own options live with the component, not here: ``[finetune.lora]
+rank = 4`` (or ``--set finetune.lora.rank=4``) is handed to the ``lora`` strategy, which rejects a key
+it does not know with the closest match, as an attention does with ``model.attention_options``.
 """
 
 from __future__ import annotations
@@ -68,7 +71,11 @@ class RunSettings:
 
 @dataclass
 class FinetuneConfig:
-    """The ``classify`` and ``instruct`` stages (``llmkit.finetuning_stage``), sized for 2 CPU cores."""
+    """The ``classify`` and ``instruct`` stages (``llmkit.run.stages``), sized for 2 CPU cores.
+
+    The optimizer, schedule, weight decay and clipping are ``[train]``'s; ``options`` maps a strategy
+    name to its own options, written as ``[finetune.<strategy>]`` sections.
+    """
 
     strategies: list = field(default_factory=lambda: ["classification", "lora", "feature-extraction", "adapter"])
     classify_epochs: int = 2
@@ -76,20 +83,11 @@ class FinetuneConfig:
     batch_size: int = 16
     max_length: int = 0  # classification: pad/cut messages to this; 0: enough for 90% of training messages (<= context)
     patience: int = 2  # epochs without a better validation loss before stopping; 0: never stop early
-    weight_decay: float = 0.1
     max_train_examples: int = 0  # > 0: train on the first N training examples only
     max_eval_examples: int = 0  # > 0: score instruction tuning on the first N held-out entries only
     spam_path: str = ""  # "": the kit's messages.tsv; else SMSSpamCollection, its zip, or a label<TAB>text file
     instructions_path: str = ""  # "": the kit's instructions.json; else an Alpaca-style JSON list
-    trainable_blocks: int = 1  # strategy classification
-    lora_rank: int = 8
-    lora_alpha: float = 16.0
-    lora_target: str = "all"  # attention | attention+mlp | all
-    adapter_bottleneck: int = 32
-    feature_pool: str = "mean"  # strategy feature-extraction: last | mean
-    feature_hidden: int = 128
-    feature_epochs: int = 10  # feature-extraction trains its head on features computed once, so epochs are cheap
-    feature_lr: float = 3e-3
+    options: dict = field(default_factory=dict)  # strategy -> its options: [finetune.lora] rank = 4
     instruct_strategy: str = "full"
     instruct_epochs: int = 4  # measured: 2 epochs answer "2" to almost everything, 4 give task-shaped answers
     instruct_lr: float = 2e-3
@@ -99,19 +97,21 @@ class FinetuneConfig:
 
 
 @dataclass
+class GenerateConfig:
+    decoder: str = "kv-cache"  # the decoders family: samples, instruction answers, llmkit generate and chat
+
+
+@dataclass
 class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
-    # About 1.5 minutes on 2 CPU cores: 4 epochs x 50 batches of 16 x 128 tokens. The corpus has ~15k
-    # training tokens, so 200 steps already see each about 27 times: measured, 300 steps only overfit
-    # (validation loss 4.56 at 200 steps against 4.67 at 300).
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=4, lr=2e-3, warmup_steps=30,
-                                                                   eval_every=40, eval_batches=4))
+    train: TrainConfig = field(default_factory=TrainConfig)
     device: DeviceConfig = field(default_factory=DeviceConfig)
     run: RunSettings = field(default_factory=RunSettings)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    generate: GenerateConfig = field(default_factory=GenerateConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -142,12 +142,28 @@ def _apply(config: RunConfig, section: str, key: str, value: Any, where: str) ->
                           + f" Sections: {', '.join(sections)}.")
     cls = sections[section]
     hints = typing.get_type_hints(cls)
+    if section == "finetune" and key not in hints and (isinstance(value, dict) or "." in key):
+        _apply_strategy_options(config, key, value)
+        return
     if key not in hints:
         hint = closest(key, list(hints))
+        components = (" A strategy's options go in its own section, e.g. --set finetune.lora.rank=8 "
+                      "([finetune.lora] rank = 8).") if section == "finetune" else ""
         raise LLMKitError(f"Unknown key '{section}.{key}' in {where}."
                           + (f" Did you mean '{section}.{hint}'?" if hint else "")
-                          + f" Keys: {', '.join(hints)}.")
+                          + f" Keys: {', '.join(hints)}." + components)
     setattr(getattr(config, section), key, _coerce(f"{section}.{key}", value, hints[key]))
+
+
+def _apply_strategy_options(config: RunConfig, key: str, value: Any) -> None:
+    """``[finetune.lora] rank = 8`` (a table) or ``--set finetune.lora.rank=8`` (a dotted key).
+
+    The names and values are the strategy's to check: the fine-tuning stages hand them over when
+    they build it, before pretraining starts, and a typo fails there with the closest match.
+    """
+    strategy, _, option = key.partition(".")
+    table = value if not option else {option: value}
+    config.finetune.options[strategy] = {**config.finetune.options.get(strategy, {}), **table}
 
 
 def parse_value(text: str) -> Any:
@@ -200,16 +216,30 @@ def to_toml(config: RunConfig) -> str:
 
     lines = []
     for section, table in config.to_dict().items():
+        nested = table.pop("options", {}) if section == "finetune" else {}
         lines.append(f"[{section}]")
         lines.extend(f"{key} = {literal(value)}" for key, value in table.items())
         lines.append("")
+        for name, options in nested.items():  # [finetune.lora] rank = 8
+            lines.append(f"[{section}.{name}]")
+            lines.extend(f"{key} = {literal(value)}" for key, value in options.items())
+            lines.append("")
     return "\n".join(lines)
 
 
 def run_config_from_dict(data: dict, where: str = "a checkpoint") -> RunConfig:
-    """Rebuild a RunConfig from ``RunConfig.to_dict()`` output (as stored in checkpoints)."""
+    """Rebuild a RunConfig from ``RunConfig.to_dict()`` output (as stored in checkpoints).
+
+    Keys an older kit wrote and this one no longer has are skipped: only the run's corpus, tokenizer
+    and model are read back from a checkpoint, and those keep their names.
+    """
     config = RunConfig()
+    sections = _sections()
     for section, table in data.items():
+        if section not in sections:
+            continue
+        hints = typing.get_type_hints(sections[section])
         for key, value in table.items():
-            _apply(config, section, key, value, where)
+            if key in hints or (section == "finetune" and key == "options"):
+                _apply(config, section, key, value, where)
     return config

@@ -19,20 +19,26 @@ import torch
 from tqdm.auto import tqdm
 
 from .checkpoint import TrainState, load_model_state, save_checkpoint
+from .decoding import complete
 from .devices import CPUDevice, Device
 
 
 @dataclass
 class TrainConfig:
+    """The kit's one set of training defaults: ``llmkit run``'s pretraining, and the optimizer, schedule
+    and clipping of the fine-tuning stages. About 1.5 minutes on 2 CPU cores for the run's model:
+    4 epochs x 50 batches of 16 x 128 tokens. The corpus has ~15k training tokens, so 200 steps already
+    see each about 27 times: measured, 300 steps only overfit (validation loss 4.56 against 4.67)."""
+
     epochs: int = 4
     max_steps: int = 0  # > 0: stop after this many optimizer steps, whatever the epochs
-    lr: float = 1e-3  # peak learning rate, reached after warmup
+    lr: float = 2e-3  # peak learning rate, reached after warmup
     min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
-    warmup_steps: int = 20
+    warmup_steps: int = 30
     weight_decay: float = 0.1
     grad_clip: float = 1.0  # 0 disables clipping
-    eval_every: int = 25
-    eval_batches: int = 8
+    eval_every: int = 40
+    eval_batches: int = 4
     checkpoint_every: int = 50
     sample_prompt: str = "The"
     sample_tokens: int = 40
@@ -82,15 +88,8 @@ def average_loss(model, loader, device: Device, max_batches: int) -> float:
 
 
 def sample_text(model, tokenizer, prompt: str, max_new_tokens: int, device: Device) -> str:
-    from llmkit_solutions.gpt import generate
-    from .tokenizers import encode_text
-
-    model.eval()
-    ids = torch.tensor([encode_text(tokenizer, prompt)], device=device.torch_device)
-    context = model.pos_emb.num_embeddings
-    out = generate(model, ids, max_new_tokens, context)
-    model.train()
-    return tokenizer.decode(out[0].tolist())
+    """A greedy continuation of ``prompt``, written to the metrics once per epoch."""
+    return complete(model, tokenizer, prompt, max_new_tokens, device.torch_device)
 
 
 class MetricsLog:

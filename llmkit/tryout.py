@@ -23,6 +23,8 @@ from .runconfig import RunConfig, load_run_config
 # What each family's name sets in the run config.
 FAMILY_SETTING = {"attention": "model.attention", "tokenizers": "tokenizer.name", "samplers": "sampler.name",
                   "models": "model.name"}
+# What a student's component runs beside: the kit's defaults. ("mha" as model.attention means the
+# model's own attention, so no reference solution is needed for any of them.)
 DEFAULT_REFERENCE = {"attention": "mha", "tokenizers": "bpe", "samplers": "random-block", "models": "gpt"}
 
 
@@ -36,13 +38,12 @@ def tiny_config(steps: int = 40, **overrides) -> RunConfig:
 
 
 def _train_once(cfg: RunConfig, seed: int) -> dict:
-    from .pipeline import make_eval_loader, make_train_loader, prepare_data
-    from .plugins import create
+    from .run.data import build_model, make_eval_loader, make_train_loader, prepare_data
     from .training import train
 
     prepared = prepare_data(cfg)
     torch.manual_seed(seed)
-    model = create("models", cfg.model.name, prepared.model_cfg)
+    model = build_model(cfg, prepared.model_cfg)
     evals = {"val": make_eval_loader(cfg, prepared.val_ids)}
     started = time.perf_counter()
     state = train(model, make_train_loader(cfg, prepared.train_ids), evals, cfg.train, CPUDevice("fp32"),

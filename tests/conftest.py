@@ -1,5 +1,5 @@
 import os
 
-# Tests load only the first-party plugins, never whatever else happens to be installed.
-os.environ.setdefault("LLMKIT_LOAD_PLUGINS", "sdpa,gqa,sliding-window,sentencepiece")
+# Tests load only the first-party plugins and the reference solutions, never whatever else is installed.
+os.environ.setdefault("LLMKIT_LOAD_PLUGINS", "sdpa,gqa,sliding-window,sentencepiece,reference")
 os.environ.setdefault("MPLBACKEND", "Agg")

@@ -1,4 +1,4 @@
-"""Tests for the from-scratch byte-level BPE (llmkit_solutions.bpe)."""
+"""Tests for the kit's byte-level BPE (plugins/llmkit_tokenizers/bpe.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import regex
 
 from llmkit.errors import LLMKitError
 from llmkit.testing.tokenizers import BaseTokenizerTests
-from llmkit_solutions.bpe import GPT2_PATTERN, BPETokenizer
+from llmkit_tokenizers.bpe import GPT2_PATTERN, BPETokenizer
 
 from tests.english_text import english_text
 

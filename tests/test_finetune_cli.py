@@ -13,7 +13,7 @@ from tests.tiny import tiny_args
 
 # Small enough for seconds: few training examples, one epoch, short answers.
 FAST = ["finetune.max_train_examples=48", "finetune.batch_size=8", "finetune.classify_epochs=1",
-        "finetune.feature_epochs=2", "finetune.instruct_epochs=1", "finetune.max_eval_examples=4",
+        "finetune.feature-extraction.epochs=2", "finetune.instruct_epochs=1", "finetune.max_eval_examples=4",
         "finetune.max_new_tokens=6", "finetune.samples=2"]
 SPAM = "WINNER! Claim your £1,000 prize now: txt WIN to 80088"
 
@@ -89,7 +89,7 @@ def test_finetune_command_from_a_run_checkpoint(tiny_run, tmp_path):
 
 
 def test_finetune_from_a_gpt2_weights_file(tmp_path):
-    """A GPT-2-layout model (GPT-2 vocabulary and tokenizer), saved as load_pretrained_gpt reads it."""
+    """A GPT-2-layout model (GPT-2 vocabulary and tokenizer), read by the book model's from_pretrained."""
     from llmkit_solutions.gpt import GPTModel
     from llmkit_solutions.loading import save_gpt
 
@@ -97,7 +97,8 @@ def test_finetune_from_a_gpt2_weights_file(tmp_path):
     torch.manual_seed(0)
     save_gpt(GPTModel(cfg), cfg, tmp_path / "gpt2-mini.safetensors")
     result = llmkit("finetune", "--strategy", "lora", "--from", str(tmp_path / "gpt2-mini.safetensors"),
-                    "--run-dir", str(tmp_path / "ft"), *settings("finetune.max_train_examples=16"))
+                    "--run-dir", str(tmp_path / "ft"),
+                    *settings("finetune.max_train_examples=16", 'model.name="gpt-book"'))
     assert result.returncode == 0, result.stderr[-3000:]
     result = llmkit("classify", SPAM, "--checkpoint", str(tmp_path / "ft" / "classify" / "lora.pt"),
                     "--device", "cpu")
@@ -127,9 +128,12 @@ def bad_files(tmp_path_factory):
     (["--spam", "{bad}/labels.tsv"], "bad label 'maybe' at line 3 of"),
     (["--task", "instruction", "--instructions", "{bad}/entries.json"], "entry 1 in"),
     (["--set", "finetune.max_length=999"], "sequences of 999 tokens exceed the model's context_length 32"),
-    (["--set", "finetune.lora_rank=0"], "finetune.lora_rank must be a positive integer"),
+    (["--set", "finetune.lora.rank=0"], "LoRA rank must be a positive integer, got 0"),
+    (["--set", "finetune.lora.ranks=4"], "has no option ranks (did you mean 'rank'?)"),
+    (["--set", "finetune.lorra.rank=4"], "Unknown finetune_strategies 'lorra'. Did you mean 'lora'?"),
+    (["--set", "finetune.lora_rank=4"], "A strategy's options go in its own section, e.g. --set finetune.lora.rank=8"),
     (["--strategy", "feature-extraction", "--task", "instruction"], "cannot do task 'instruction'"),
-    (["--strategy", "classification", "--set", "finetune.trainable_blocks=5"],
+    (["--strategy", "classification", "--set", "finetune.classification.trainable_blocks=5"],
      "trainable_blocks must be between 0 and 2"),
     (["--strategy", "lorra"], "Did you mean 'lora'?"),
 ])
@@ -143,9 +147,23 @@ def test_bad_finetune_input_is_one_line(tiny_run, bad_files, tmp_path, capsys, a
 
 
 def test_bad_run_settings_fail_before_pretraining(tmp_path, capsys):
-    err = one_line_error(capsys, ["run", "--run-dir", str(tmp_path / "r"), *tiny_args("finetune.lora_rank=-1", 'run.stages=["pretrain", "classify"]')])
-    assert "finetune.lora_rank must be a positive integer, got -1; set e.g. --set finetune.lora_rank=8." in err
+    err = one_line_error(capsys, ["run", "--run-dir", str(tmp_path / "r"),
+                                  *tiny_args("finetune.lora.rank=-1", 'run.stages=["pretrain", "classify"]')])
+    assert "LoRA rank must be a positive integer, got -1; pass e.g. rank=8." in err
     assert not (tmp_path / "r").exists()
+
+
+def test_strategy_options_come_from_their_own_section(tmp_path):
+    """[finetune.lora] reaches the lora strategy, and the saved config and checkpoint keep it."""
+    config = tmp_path / "run.toml"
+    config.write_text('[finetune]\nstrategies = ["lora"]\n\n[finetune.lora]\nrank = 2\nalpha = 4\n')
+    run_dir = tmp_path / "r"
+    result = llmkit("run", "--config", str(config), "--run-dir", str(run_dir),
+                    *settings('run.stages=["pretrain", "classify"]'))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "[finetune.lora]\nrank = 2\nalpha = 4" in (run_dir / "config.toml").read_text()
+    info = torch.load(run_dir / "classify" / "lora.pt", weights_only=True)["finetune"]
+    assert info["options"]["rank"] == 2 and info["options"]["alpha"] == 4
 
 
 def test_checkpoints_used_for_the_wrong_command(tiny_run, capsys):

@@ -10,9 +10,11 @@ from torch.utils.data import DataLoader
 import llmkit
 from llmkit.errors import LLMKitError
 from llmkit.finetune import Adapter, FeatureExtractionClassifier, WithAdapter
+from llmkit.lora import LoRALinear
+from llmkit.testing.strategies import BaseStrategyTests
 from llmkit_solutions.classification import calc_accuracy_loader, calc_loss_batch_classification, classify_review
 from llmkit_solutions.gpt import GPT_CONFIG_124M, GPTModel
-from llmkit_solutions.lora import LinearWithLoRA
+from tests.tiny import KIT_MODEL
 
 STRATEGIES = ("full", "lora", "classification", "feature-extraction", "adapter")
 TINY = dict(vocab_size=64, context_length=16, emb_dim=32, n_heads=2, n_layers=2, drop_rate=0.0, qkv_bias=False)
@@ -68,12 +70,13 @@ def meta_gpt(cfg):
 
 
 @pytest.mark.parametrize("name, options, expected", [
-    ("lora", {}, 2_666_528),  # the book's figure
+    ("lora", {"rank": 16, "alpha": 16}, 2_666_528),  # the book's figure
+    ("lora", {}, 1_333_264),  # the kit's default rank 8: half the book's factors
     ("full", {}, 124_441_346),  # the book's figure before LoRA
     ("classification", {}, 7_090_946),  # last block + final_norm + new head
-    ("adapter", {}, 2_380_802),  # 24 adapters of 99,136 + head 1,538
-    ("feature-extraction", {}, 197_378),  # 768*256+256 + 256*2+2
-    ("lora", {"target": "attention"}, 1_179_648),
+    ("adapter", {"bottleneck": 64}, 2_380_802),  # 24 adapters of 99,136 + head 1,538
+    ("feature-extraction", {"hidden": 256}, 197_378),  # 768*256+256 + 256*2+2
+    ("lora", {"rank": 16, "target": "attention"}, 1_179_648),
 ])
 def test_trainable_counts_on_gpt2_small_with_a_two_class_head(book_cfg, name, options, expected):
     s = strategy(name, **options)
@@ -110,7 +113,7 @@ def test_lora_trains_only_low_rank_factors_and_starts_as_the_base():
     model = strategy("lora", rank=4, alpha=8, target="attention+mlp").prepare(copy.deepcopy(base), "instruction")
     assert all(n.endswith((".lora.A", ".lora.B")) for n in trainable(model))
     assert len(trainable(model)) == 2 * 2 * 6
-    assert not isinstance(model.out_head, LinearWithLoRA)
+    assert not isinstance(model.out_head, LoRALinear)
     with torch.no_grad():
         assert torch.equal(model(x), base(x))
 
@@ -251,8 +254,11 @@ def test_classification_needs_an_out_head_and_bad_options_are_named():
     for name in ("full", "lora", "feature-extraction"):
         with pytest.raises(LLMKitError, match=rf"'{name}' does not fit Sequential: .*out_head"):
             strategy(name).prepare(copy.deepcopy(headless), "classification")
-    with pytest.raises(LLMKitError, match="has no option ranks; its options are: rank=16, alpha=16, target='all'"):
+    with pytest.raises(LLMKitError, match=r"has no option ranks \(did you mean 'rank'\?\); "
+                                          r"its options are: rank=8, alpha=16, target='all'"):
         strategy("lora", ranks=8)
+    with pytest.raises(LLMKitError, match="epochs must be an integer >= 1"):
+        strategy("lora", epochs=0)
     with pytest.raises(LLMKitError, match="rank"):
         strategy("lora", rank=0)
     with pytest.raises(LLMKitError, match="target"):
@@ -263,3 +269,68 @@ def test_classification_needs_an_out_head_and_bad_options_are_named():
         strategy("feature-extraction").prepare(tiny_model(), "lm")
     with pytest.raises(LLMKitError, match="task 'translate'"):
         strategy("full").prepare(tiny_model(), "translate")
+
+
+# --------------------------------------------------------------------------- the conformance suite, for each
+
+
+@pytest.mark.parametrize("name", ["lora", "classification"])
+def test_the_kits_strategies_match_the_books_recipes(name):
+    """The kit's LoRA and classification recipe train exactly what the book's functions train."""
+    from llmkit_solutions.classification import prepare_for_classification
+    from llmkit_solutions.lora import freeze_and_add_lora
+
+    torch.manual_seed(5)
+    ours = strategy(name, **({"rank": 4, "alpha": 8} if name == "lora" else {})).prepare(tiny_model(), "classification")
+    torch.manual_seed(5)
+    book = tiny_model()
+    if name == "lora":
+        book.out_head = nn.Linear(32, 2)
+        freeze_and_add_lora(book, 4, 8)
+    else:
+        prepare_for_classification(book, 2, 1)
+    assert trainable(ours) == trainable(book)
+    x, _ = separable_data()
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), book(x), atol=0, rtol=0)
+
+
+class TestFull(BaseStrategyTests):
+    model_name = KIT_MODEL
+    @pytest.fixture
+    def strategy_factory(self):
+        return llmkit.get("finetune_strategies", "full").factory
+
+
+class TestLoRA(BaseStrategyTests):
+    model_name = KIT_MODEL
+    options = {"rank": 2, "alpha": 4}
+
+    @pytest.fixture
+    def strategy_factory(self):
+        return llmkit.get("finetune_strategies", "lora").factory
+
+
+class TestClassification(BaseStrategyTests):
+    model_name = KIT_MODEL
+    @pytest.fixture
+    def strategy_factory(self):
+        return llmkit.get("finetune_strategies", "classification").factory
+
+
+class TestFeatureExtraction(BaseStrategyTests):
+    model_name = KIT_MODEL
+    options = {"hidden": 8}
+
+    @pytest.fixture
+    def strategy_factory(self):
+        return llmkit.get("finetune_strategies", "feature-extraction").factory
+
+
+class TestAdapter(BaseStrategyTests):
+    model_name = KIT_MODEL
+    options = {"bottleneck": 4}
+
+    @pytest.fixture
+    def strategy_factory(self):
+        return llmkit.get("finetune_strategies", "adapter").factory

@@ -63,7 +63,7 @@ def test_register_from_a_notebook_in_one_call_and_use_it_inside_gpt_model():
 
 def test_a_name_owned_by_a_plugin_needs_replace_true():
     with pytest.raises(LLMKitError, match="replace=True"):
-        llmkit.register("models", "gpt", lambda cfg: None)
+        llmkit.register("models", "gpt-book", lambda cfg: None)
 
 
 def test_add_plugin_registers_hookimpls_at_run_time():
@@ -113,9 +113,22 @@ def test_allow_list_controls_which_entry_point_plugins_load():
     assert {"sdpa", "gqa", "sliding-window"} <= set(everything["attention"])
     assert "sentencepiece" in everything["tokenizers"]
 
-    builtins_only = _names_in_subprocess("")
-    assert builtins_only["attention"] == ["mha"]
-    assert "sentencepiece" not in builtins_only["tokenizers"]
+    assert "mha" in everything["attention"] and "simple-v2" in everything["tokenizers"]  # the reference
+
+    kits_own = _names_in_subprocess("")
+    assert kits_own["attention"] == []
+    assert kits_own["tokenizers"] == ["bpe", "char", "gpt2"]
 
     just_sdpa = _names_in_subprocess("sdpa")
-    assert just_sdpa["attention"] == ["mha", "sdpa"]
+    assert just_sdpa["attention"] == ["sdpa"]
+    with_the_reference = _names_in_subprocess("sdpa,reference")
+    assert with_the_reference["attention"] == ["mha", "sdpa"]
+
+
+def test_an_unknown_name_says_which_plugins_are_not_loaded():
+    env = {**os.environ, "LLMKIT_LOAD_PLUGINS": "sdpa"}
+    code = "import llmkit; llmkit.get('attention', 'mha')"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("llmkit.errors.UnknownComponentError: Unknown attention 'mha'.")
+    assert "Plugins not loaded here:" in last and "reference (left out by LLMKIT_LOAD_PLUGINS)" in last

@@ -108,7 +108,7 @@ def test_resume_after_sigkill_reproduces_the_uninterrupted_losses(tiny_run, tmp_
 @pytest.mark.parametrize("args, message", [
     (["--set", "train.epoch=3"], "Unknown key 'train.epoch' in --set train.epoch=3. Did you mean 'train.epochs'?"),
     (["--set", "train.epochs=three"], "train.epochs must be int, got 'three' (str)."),
-    (["--set", "model.attention=flash"], "Unknown attention 'flash'."),
+    (["--set", 'model.name="gpt-book"', "--set", "model.attention=flash"], "Unknown attention 'flash'."),
     (["--tokenizer", "bpee"], "Did you mean 'bpe'?"),
     (["--resume", "--set", "train.epochs=3"], "--resume continues the run with the config saved in its folder"),
     (["--config", "missing.toml"], "No config file at missing.toml"),

@@ -25,6 +25,31 @@ class TestRandomBlockConformance(BaseSamplerTests):
         return llmkit.get("samplers", "random-block").factory
 
 
+class TestBookSlidingWindowConformance(BaseSamplerTests):
+    @pytest.fixture
+    def sampler_factory(self):
+        return llmkit.get("samplers", "sliding-window-book").factory
+
+
+class TestBookRandomBlockConformance(BaseSamplerTests):
+    @pytest.fixture
+    def sampler_factory(self):
+        return llmkit.get("samplers", "random-block-book").factory
+
+
+@pytest.mark.parametrize("name, options", [("random-block", {"num_batches": 5, "seed": 3}),
+                                           ("sliding-window", {"stride": 5, "seed": 3}),
+                                           ("sliding-window", {"stride": 16, "shuffle": False, "drop_last": False})])
+def test_the_kits_samplers_draw_the_books_batches(name, options):
+    """Same seed, same windows in the same order: a run's losses do not depend on which one it uses."""
+    ids = list(range(300))
+    kit = list(llmkit.create("samplers", name, ids, 4, 16, **options))
+    book = list(llmkit.create("samplers", f"{name}-book", ids, 4, 16, **options))
+    assert len(kit) == len(book) > 0
+    for (x, y), (bx, by) in zip(kit, book):
+        assert torch.equal(x, bx) and torch.equal(y, by)
+
+
 class ListTokenizer:
     """Whitespace tokenizer over integers written in the text: '3 4 5' -> [3, 4, 5]."""
 

@@ -10,6 +10,7 @@ from llmkit.gpt2_bpe import GPT2Tokenizer, gpt2_encoding
 from llmkit.testing.tokenizers import VARIED_TEXTS, BaseTokenizerTests
 from llmkit.tokenizers import build_tokenizer, build_vocab, vocab_size
 from llmkit_solutions.tokenization import CharTokenizer, SimpleTokenizerV1, SimpleTokenizerV2
+from llmkit_tokenizers import CharTokenizer as KitCharTokenizer
 
 BOOK_TEXT = "Hello, do you like tea? <|endoftext|> In the sunlit terraces of someunknownPlace."
 BOOK_IDS = [15496, 11, 466, 345, 588, 8887, 30, 220, 50256, 554, 262, 4252, 18250, 8812, 2114, 286, 617,
@@ -26,7 +27,20 @@ class TestGPT2Conformance(BaseTokenizerTests):
 class TestCharConformance(BaseTokenizerTests):
     @pytest.fixture
     def tokenizer(self):
-        return CharTokenizer.from_text(TRAINING_TEXT + "".join(VARIED_TEXTS))
+        return llmkit.get("tokenizers", "char").factory.from_text(TRAINING_TEXT + "".join(VARIED_TEXTS))
+
+
+class TestBookCharConformance(BaseTokenizerTests):
+    @pytest.fixture
+    def tokenizer(self):
+        return llmkit.get("tokenizers", "char-book").factory.from_text(TRAINING_TEXT + "".join(VARIED_TEXTS))
+
+
+def test_the_kits_char_tokenizer_gives_the_books_ids():
+    text = TRAINING_TEXT + "<|endoftext|>" + "".join(VARIED_TEXTS)
+    kit, book = KitCharTokenizer.from_text(text), CharTokenizer.from_text(text)
+    assert kit.encode(text) == book.encode(text) and kit.n_vocab == book.n_vocab
+    assert kit.eos_id == book.encode("<|endoftext|>")[0]
 
 
 class TestSimpleV2Conformance(BaseTokenizerTests):
@@ -110,7 +124,7 @@ def test_char_tokenizer_has_stoi_itos_and_refuses_unseen_characters():
         tokenizer.encode("hz")
 
 
-@pytest.mark.parametrize("name", ["gpt2", "bpe", "char", "simple-v1", "simple-v2", "sentencepiece"])
+@pytest.mark.parametrize("name", ["gpt2", "bpe", "char", "char-book", "simple-v1", "simple-v2", "sentencepiece"])
 def test_every_registered_tokenizer_builds_from_text_by_name(name):
     options = {"vocab_size": 300} if name in ("bpe", "sentencepiece") else {}
     text = TRAINING_TEXT * 20
@@ -120,8 +134,11 @@ def test_every_registered_tokenizer_builds_from_text_by_name(name):
     assert tokenizer.decode(ids) == TRAINING_TEXT
 
 
-def test_at_least_six_tokenizers_are_registered():
-    assert {"gpt2", "bpe", "char", "simple-v1", "simple-v2", "sentencepiece"} <= set(llmkit.names("tokenizers"))
+def test_the_kit_and_the_reference_register_their_tokenizers():
+    kit = {c.name for c in llmkit.components("tokenizers") if c.provider == "llmkit_tokenizers"}
+    reference = {c.name for c in llmkit.components("tokenizers") if c.provider == "reference"}
+    assert kit == {"gpt2", "bpe", "char"} and reference == {"char-book", "simple-v1", "simple-v2"}
+    assert "sentencepiece" in llmkit.names("tokenizers")
 
 
 def test_a_learning_tokenizer_without_text_says_so():

@@ -37,8 +37,9 @@ def gpt2():
 
 
 def tiny_gpt(seed=0, **overrides):
+    """The book's GPTModel, whose attention modules (any of them, by name) the views look inside."""
     torch.manual_seed(seed)
-    return llmkit.create("models", "gpt", {**SMALL, **overrides})
+    return llmkit.create("models", "gpt-book", {**SMALL, **overrides})
 
 
 def ids_shown(html_text, tokenizer_label):
@@ -333,7 +334,7 @@ def test_playground_picks_between_a_model_and_a_checkpoint(tmp_path, needs_ipywi
     cfg = {**SMALL, "vocab_size": char.n_vocab}
     trained, fresh = tiny_gpt(1, vocab_size=char.n_vocab), tiny_gpt(2, vocab_size=char.n_vocab)
     save_checkpoint(tmp_path / "run" / "checkpoint.pt", trained, model_cfg=cfg, tokenizer_name="char",
-                    tokenizer_data=tokenizer_bytes(char), run_config={"model": {"name": "gpt"}})
+                    tokenizer_data=tokenizer_bytes(char), model_name="gpt-book")
     playground = generation_playground({"fresh": fresh, "saved": tmp_path / "run"}, tokenizer=char,
                                        prompt="the", max_tokens=10)
     playground.ui

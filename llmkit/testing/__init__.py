@@ -7,5 +7,7 @@
         def tokenizer(self):
             return MyTokenizer.from_text(TEXT)
 
-Each suite documents the fixtures it needs and the class attributes that tune it.
+Each suite documents the fixtures it needs and the class attributes that tune it. One per family:
+``tokenizers``, ``samplers``, ``attention``, ``models``, ``strategies`` (finetune_strategies),
+``devices`` and ``decoders``; each checks what its protocol in ``llmkit.contracts`` cannot say.
 """

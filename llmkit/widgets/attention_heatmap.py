@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import torch
 
+from ..contracts import context_length
 from ..errors import LLMKitError
 from ..tokenizers import encode_text
 from ._display import LLMKitWidget, figure_png, new_figure
@@ -113,7 +114,10 @@ class AttentionHeatmap(LLMKitWidget):
         ids = encode_text(self.tokenizer, prompt)
         if not ids:
             raise LLMKitError("The prompt encodes to no tokens; type a few words.")
-        context = getattr(getattr(self.model, "pos_emb", None), "num_embeddings", len(ids))
+        try:
+            context = context_length(self.model)
+        except LLMKitError:  # a bare attention module: no limit of its own
+            context = len(ids)
         self.prompt, self.ids = prompt, ids[-context:]
         self.tokens = [self.tokenizer.decode([i]) for i in self.ids]
         self.maps = attention_maps(self.model, self.ids)  # (L, H, T, T)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from ..contracts import context_length
 from ..errors import LLMKitError
 from ..tokenizers import encode_text
 from ._display import LLMKitWidget
@@ -67,15 +68,16 @@ class GenerationPlayground(LLMKitWidget):
                                       "(a name such as 'gpt2' or the tokenizer object).")
                 self._loaded[label] = (source, self.tokenizer)
             else:
-                from ..pipeline import load_for_generation
+                from ..run.artifacts import load
 
                 path = Path(source)
-                self._loaded[label] = load_for_generation(path / "checkpoint.pt" if path.is_dir() else path)
+                trained = load(path / "checkpoint.pt" if path.is_dir() else path, expect="text")
+                self._loaded[label] = (trained.model, trained.tokenizer)
         return self._loaded[label]
 
     def generate(self, **settings) -> str:
         """The prompt and its continuation for the current settings (overridable by keyword)."""
-        from llmkit_solutions.gpt import generate, supports_kv_cache
+        from ..decoding import complete_ids
 
         unknown = sorted(set(settings) - set(SETTINGS))
         if unknown:
@@ -84,18 +86,13 @@ class GenerationPlayground(LLMKitWidget):
         model, tokenizer = self.model_and_tokenizer()
         ids = encode_text(tokenizer, s["prompt"]) or encode_text(tokenizer, " ")
         device = next(model.parameters()).device
-        context = model.pos_emb.num_embeddings
-        was_training = model.training
-        try:
-            model.eval()  # no dropout while generating; the model's mode is restored afterwards
-            with torch.random.fork_rng(devices=[]), torch.no_grad():
-                torch.manual_seed(s["seed"])
-                out = generate(model, torch.tensor([ids[-context:]], device=device), s["max_tokens"], context,
-                               temperature=s["temperature"], top_k=s["top_k"] or None,
-                               use_cache=supports_kv_cache(model))
-        finally:
-            model.train(was_training)
-        self.last_ids = out[0].tolist()
+        context = context_length(model)
+        # The model is put in eval mode (no dropout) and back; fork_rng leaves the notebook's RNG untouched.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(s["seed"])
+            new = complete_ids(model, ids, s["max_tokens"], device, temperature=s["temperature"],
+                               top_k=s["top_k"] or None)
+        self.last_ids = ids[-context:] + new
         return tokenizer.decode(self.last_ids)
 
     def render_html(self) -> str:

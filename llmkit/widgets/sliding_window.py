@@ -3,16 +3,15 @@
     from llmkit.widgets import sliding_window_view
     sliding_window_view("In the heart of the city stood the old library", max_length=4, stride=1)
 
-The pairs come from the same ``TokenWindowDataset`` the training loaders use; the sliders change
-``max_length`` and ``stride``.
+The windows start where the book's ``GPTDatasetV1`` (and the kit's ``sliding-window`` sampler) start
+them (``llmkit.data.window_starts``); the sliders change ``max_length`` and ``stride``.
 """
 
 from __future__ import annotations
 
 import html
 
-from llmkit_solutions.data_sampling import TokenWindowDataset
-
+from ..data import window_starts
 from ..errors import LLMKitError
 from ..tokenizers import encode_text
 from ._display import LLMKitWidget
@@ -35,8 +34,9 @@ class SlidingWindowView(LLMKitWidget):
 
     def pairs(self, max_length: int | None = None, stride: int | None = None) -> list[tuple[list, list]]:
         """[(input ids, target ids)] for the window; raises LLMKitError when the text is too short."""
-        dataset = TokenWindowDataset(self.ids, max_length or self.max_length, stride or self.stride)
-        return [(x.tolist(), y.tolist()) for x, y in (dataset[i] for i in range(len(dataset)))]
+        length = max_length or self.max_length
+        return [(self.ids[s : s + length], self.ids[s + 1 : s + length + 1])
+                for s in window_starts(len(self.ids), length, stride or self.stride)]
 
     def _text(self, ids) -> str:
         if self.tokenizer is None:

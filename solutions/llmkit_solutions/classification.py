@@ -7,15 +7,11 @@ The data path is the book's: read the SMS Spam Collection, undersample "ham" to 
 on the logits of the **last** token only — with causal attention it is the one position that has
 seen the whole message.
 
-No pandas: rows are plain ``(label, text)`` tuples and files are read with the ``csv`` module.
+No pandas: rows are plain ``(label, text)`` tuples; ``llmkit.data`` reads the files.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import zipfile
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -23,17 +19,12 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+# The kit reads the files (zip, UCI tab file, the book's CSV splits); the exercises start from rows.
+from llmkit.data import load_sms_spam_collection, read_labeled_file, save_split_csv, shipped_messages_path  # noqa: F401
 from llmkit.errors import LLMKitError
-from llmkit.io import atomic_write_text
 from llmkit.tokenizers import encode_text
 
 LABELS = {"ham": 0, "spam": 1}  # the book's mapping
-UCI_MEMBER = "SMSSpamCollection"
-
-
-def shipped_messages_path():
-    """The kit's own small spam/ham set: ``llmkit/data/spam/messages.tsv`` (``label\\ttext`` + header)."""
-    return Path(str(resources.files("llmkit") / "data" / "spam" / "messages.tsv"))
 
 
 # --------------------------------------------------------------------------- reading the data
@@ -47,85 +38,6 @@ def _label_id(raw, where):
     if value in ("0", "1"):
         return int(value)
     raise LLMKitError(f"bad label {str(raw).strip()!r} at {where}; every label must be ham/spam (or 0/1).")
-
-
-def _read_text(path):
-    data = Path(path).read_bytes()
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:  # the UCI file predates UTF-8 everywhere
-        return data.decode("latin-1")
-
-
-def _parse_tab_lines(text, source):
-    """``label<TAB>text`` lines, with or without a ``label\\ttext`` header -> [(label, text)]."""
-    rows = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        label, tab, message = line.partition("\t")
-        if lineno == 1 and label.strip().lower() == "label":
-            continue  # the kit's header line
-        if not tab:
-            raise LLMKitError(f"line {lineno} of {source} has no tab; each line must be label<TAB>text.")
-        label = label.strip().lower()
-        _label_id(label, f"line {lineno} of {source}")
-        rows.append(("spam" if label in ("spam", "1") else "ham", message))
-    return rows
-
-
-def load_sms_spam_collection(path=None):
-    """Read the SMS Spam Collection as ``[(label, text)]`` with labels "ham"/"spam".
-
-    ``path`` may be UCI's ``sms+spam+collection.zip``, the ``SMSSpamCollection`` file extracted from
-    it (``label\\ttext``, no header), or a ``.tsv`` with a ``label\\ttext`` header such as the kit's
-    shipped ``messages.tsv`` (the default when ``path`` is None).
-    """
-    path = Path(path) if path is not None else shipped_messages_path()
-    if not path.exists():
-        raise LLMKitError(
-            f"{path} does not exist; pass the path of SMSSpamCollection, its zip, or a label\\ttext .tsv."
-        )
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            member = next((n for n in archive.namelist() if Path(n).name == UCI_MEMBER), None)
-            if member is None:
-                raise LLMKitError(f"{path} holds no {UCI_MEMBER} file; download UCI's sms+spam+collection.zip again.")
-            raw = archive.read(member)
-        text = raw.decode("utf-8", errors="replace")
-        return _parse_tab_lines(text, f"{path}:{member}")
-    return _parse_tab_lines(_read_text(path), str(path))
-
-
-def read_labeled_file(path):
-    """A ``.csv`` with columns ``Text`` and ``Label`` (the book's split files), or a ``.tsv``/UCI file.
-
-    Returns ``[(label_id, text)]`` with label ids 0 (ham) and 1 (spam).
-    """
-    path = Path(path)
-    if path.suffix.lower() != ".csv":
-        return [(LABELS[label], text) for label, text in load_sms_spam_collection(path)]
-    if not path.exists():
-        raise LLMKitError(f"{path} does not exist; write the splits first with save_split_csv(rows, path).")
-    reader = csv.DictReader(io.StringIO(_read_text(path)))
-    columns = {name.strip().lower(): name for name in reader.fieldnames or []}
-    if "text" not in columns or "label" not in columns:
-        raise LLMKitError(f"{path} needs the columns Text and Label; it has: {', '.join(reader.fieldnames or [])}.")
-    rows = []
-    for lineno, record in enumerate(reader, start=2):  # line 1 is the header
-        label = _label_id(record[columns["label"]], f"line {lineno} of {path}")
-        rows.append((label, record[columns["text"]]))
-    return rows
-
-
-def save_split_csv(rows, path):
-    """Write ``[(label, text)]`` as the book's CSV: header ``Label,Text``, labels 0/1."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["Label", "Text"])
-    for i, (label, text) in enumerate(rows):
-        writer.writerow([_label_id(label, f"row {i}"), text])
-    return atomic_write_text(path, buffer.getvalue())
 
 
 def create_balanced_dataset(rows, seed=123):

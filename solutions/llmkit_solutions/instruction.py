@@ -9,14 +9,12 @@ prompt tokens are hidden too, so the loss measures only the response.
 
 from __future__ import annotations
 
-import json
 import string
-from importlib import resources
-from pathlib import Path
 
 import torch
 from torch.utils.data import Dataset
 
+from llmkit.data import load_instruction_json, shipped_instructions_path  # noqa: F401  (the kit reads the file)
 from llmkit.errors import LLMKitError
 from llmkit.tokenizers import encode_text
 
@@ -27,11 +25,6 @@ PREAMBLE = (
     "Write a response that appropriately completes the request."
 )
 RESPONSE_HEADER = "\n\n### Response:\n"
-
-
-def shipped_instructions_path():
-    """The kit's own small instruction set: ``llmkit/data/instructions/instructions.json``."""
-    return Path(str(resources.files("llmkit") / "data" / "instructions" / "instructions.json"))
 
 
 def format_input(entry):
@@ -47,36 +40,7 @@ def format_response(entry):
     return f"{RESPONSE_HEADER}{entry['output']}"
 
 
-# --------------------------------------------------------------------------- data files
-
-
-def load_instruction_json(path=None):
-    """Read and check a JSON list of ``{"instruction", "input", "output"}`` entries (default: the kit's)."""
-    path = Path(path) if path is not None else shipped_instructions_path()
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise LLMKitError(f"{path} does not exist; pass the path of a JSON list of instruction entries.") from None
-    except json.JSONDecodeError as exc:
-        raise LLMKitError(
-            f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); fix the file."
-        ) from None
-    if not isinstance(data, list):
-        raise LLMKitError(f"{path} holds a {type(data).__name__}, not a list; the file must be a JSON list of entries.")
-    for i, entry in enumerate(data):
-        if not isinstance(entry, dict):
-            raise LLMKitError(f"entry {i} in {path} is a {type(entry).__name__}, not an object; "
-                              "every entry needs instruction, input (may be empty) and output")
-        for key in ("instruction", "output"):
-            if key not in entry:
-                raise LLMKitError(f"entry {i} in {path} lacks '{key}'; "
-                                  "every entry needs instruction, input (may be empty) and output")
-        for key in ("instruction", "input", "output"):
-            if key in entry and not isinstance(entry[key], str):
-                raise LLMKitError(f"entry {i} in {path} has a non-text '{key}' ({type(entry[key]).__name__}); "
-                                  "instruction, input and output must be strings")
-        entry.setdefault("input", "")
-    return data
+# --------------------------------------------------------------------------- splits
 
 
 def split_instructions(data, train_frac=0.85, test_frac=0.1):

@@ -1,35 +1,64 @@
-"""Registers the reference solutions with llmkit, exactly as a third-party plugin would."""
+"""Registers the reference solutions with llmkit, exactly as a third-party plugin would.
 
-from llmkit.gpt2_bpe import GPT2Tokenizer
+The names end in ``-book`` where the kit has a production component of the same kind under the
+plain name (``gpt`` and ``gpt-book``, ``char`` and ``char-book``, ...), so both are there to choose
+from and to compare. This package is the course's answer key: the kit runs without it.
+"""
+
+import importlib
+
 from llmkit.hookspecs import hookimpl
 
-from .attention import MultiHeadAttention
-from .bpe import BPETokenizer
-from .data_sampling import random_block_loader, sliding_window_loader
-from .gpt import GPTModel
-from .tokenization import CharTokenizer, SimpleTokenizerV1, SimpleTokenizerV2
+
+def _each(register, module: str, names: dict) -> None:
+    """Register what ``module`` provides; a module the grading sandbox left out drops only its own names."""
+    try:
+        found = importlib.import_module(f"{__package__}.{module}")
+    except ImportError:
+        return
+    for name, (attr, doc) in names.items():
+        register(name, getattr(found, attr), **({"doc": doc} if doc else {}))
 
 
 @hookimpl
 def register_tokenizers(register):
-    register("gpt2", GPT2Tokenizer)
-    register("bpe", BPETokenizer)
-    register("char", CharTokenizer)
-    register("simple-v1", SimpleTokenizerV1)
-    register("simple-v2", SimpleTokenizerV2)
+    _each(register, "tokenization", {"char-book": ("CharTokenizer", None), "simple-v1": ("SimpleTokenizerV1", None),
+                                     "simple-v2": ("SimpleTokenizerV2", None)})
 
 
 @hookimpl
 def register_samplers(register):
-    register("sliding-window", sliding_window_loader)
-    register("random-block", random_block_loader)
+    _each(register, "data_sampling", {
+        "sliding-window-book": ("sliding_window_loader", "The book's GPTDatasetV1 windows, batched by a DataLoader."),
+        "random-block-book": ("random_block_loader", "The stage-2 RandomBlockSampler: nanoGPT's random windows."),
+    })
 
 
 @hookimpl
 def register_attention(register):
-    register("mha", MultiHeadAttention)
+    _each(register, "attention", {"mha": ("MultiHeadAttention", None)})
 
 
 @hookimpl
 def register_models(register):
-    register("gpt", GPTModel)
+    try:
+        from .gpt import GPTModel
+    except ImportError:  # left out by the grading sandbox
+        return
+
+    def gpt_book(cfg):
+        return GPTModel(cfg)
+
+    try:  # llmkit finetune --from reads GPT-2 weights through the model's from_pretrained
+        from .loading import load_pretrained_gpt
+
+        gpt_book.from_pretrained = load_pretrained_gpt
+    except ImportError:
+        pass
+    register("gpt-book", gpt_book, doc=GPTModel.__doc__.splitlines()[0])
+
+
+@hookimpl
+def register_decoders(register):
+    _each(register, "gpt", {"book": ("generate", "The book's generate: greedy, temperature and top-k, the whole "
+                                                 "window each step.")})
