@@ -5,6 +5,10 @@ tokenizer, random id lists), compares the result with the reference solution, an
 names the known mistake whose result the student's matches: an ``### Input:`` section for an empty
 input, padding not masked with -100, the first pad not kept as the end token, no truncation to
 ``allowed_max_length``, inputs and targets not shifted, the prompt mask off by one, and so on.
+
+Under trusted grading the student's code runs in their kernel: inputs travel as data, the toy
+tokenizer is lent (each use asks the grader), and the student's own ``format_input`` is the one the
+notebook binds (``notebook_name``), so a mistake there is not charged again in the dataset.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from __future__ import annotations
 import torch
 
 from . import GradingError, assert_defined_in_notebook, call_checked, seeded
+from .lora import notebook_name, type_name
+from .remote import is_remote
 
 PAD = 50256
 PREAMBLE = ("Below is an instruction that describes a task. "
@@ -65,7 +71,7 @@ def check_format_input(fn):
         if got == expected:
             continue
         if not isinstance(got, str):
-            raise GradingError(f"{what} returned {type(got).__name__}; return the prompt as one string.")
+            raise GradingError(f"{what} returned {type_name(got)}; return the prompt as one string.")
         if not entry["input"] and got.rstrip() == (expected + "\n\n### Input:").rstrip():
             raise GradingError(f"{what}: the prompt has an '### Input:' section although the input is empty; add "
                                "that section only when entry['input'] is not empty.")
@@ -77,7 +83,7 @@ def check_format_input(fn):
                                "instruction (and input): the response header is added with the output.")
         if got.replace("\n\n", "\n") == expected.replace("\n\n", "\n"):
             raise GradingError(f"{what}: the sections must be separated by an empty line ('\\n\\n### "
-                               "Instruction:\\n'); {_first_difference(got, expected)}.")
+                               f"Instruction:\\n'); {_first_difference(got, expected)}.")
         if not got.startswith(PREAMBLE):
             raise GradingError(f"{what}: the prompt must start with the preamble {PREAMBLE!r}; "
                                f"{_first_difference(got, expected)}.")
@@ -99,7 +105,7 @@ def check_instruction_dataset(cls):
     tokenizer = CharTokenizer()
     entries = [dict(e) for e in ENTRIES]
     # The student's own format_input, if there is one: a mistake there already cost its points.
-    own_format = getattr(getattr(cls, "__init__", None), "__globals__", {}).get("format_input")
+    own_format = notebook_name(cls, "format_input")
     student = call_checked("InstructionDataset(data, tokenizer)", cls, entries, tokenizer)
     reference = InstructionDataset(entries, tokenizer)
     if call_checked("len(InstructionDataset(data, tokenizer))", len, student) != len(entries):
@@ -199,13 +205,35 @@ def _to_lists(out, what):
         raise GradingError(f"{what} should return (inputs, targets), got {_describe(out)}.")
     inputs, targets = out
     if not isinstance(inputs, torch.Tensor) or not isinstance(targets, torch.Tensor):
-        raise GradingError(f"{what} should return two tensors, got {type(inputs).__name__} and "
-                           f"{type(targets).__name__}; stack the rows with torch.stack.")
+        raise GradingError(f"{what} should return two tensors, got {type_name(inputs)} and "
+                           f"{type_name(targets)}; stack the rows with torch.stack.")
     if inputs.dtype != torch.long or targets.dtype != torch.long:
         raise GradingError(f"{what} returns {inputs.dtype} / {targets.dtype}; token ids must be torch.long.")
     if inputs.device.type != "cpu" or targets.device.type != "cpu":
         raise GradingError(f"{what} with device='cpu' returns tensors on {inputs.device}; move them to device.")
     return inputs.tolist(), targets.tolist()
+
+
+def _changes_kernel_items(fn, batch, kwargs) -> bool:
+    """Whether ``fn`` changes the items of a batch that stays in the student's kernel.
+
+    A batch sent as data arrives as a fresh copy, so a change to it never shows here: this second
+    call hands the function a list-like ``collections.UserList`` built in the kernel and reads its
+    items back. Only a change counts; a function that cannot take a UserList is not blamed.
+    """
+    if not is_remote(fn):
+        return False
+    from .lora import kernel_session
+
+    session = kernel_session()
+    if session is None:
+        return False
+    try:
+        kept = session.build("collections", "UserList", [list(item) for item in batch])
+        fn(kept, device="cpu", **kwargs)
+        return [list(item) for item in kept] != batch
+    except Exception:  # noqa: BLE001 - judged on the plain list above
+        return False
 
 
 def check_custom_collate_fn(fn):
@@ -226,7 +254,7 @@ def check_custom_collate_fn(fn):
         what = f"custom_collate_fn({_describe(batch, 60)}{args})"
         before = [list(item) for item in batch]
         got = _to_lists(call_checked(what, fn, batch, device="cpu", **kwargs), what)
-        if batch != before:
+        if batch != before or _changes_kernel_items(fn, before, kwargs):
             raise GradingError(f"{what} changes the items it is given (e.g. item += [pad]): copy each item first, "
                                "or the dataset's items grow with every batch.")
         expected = _to_lists(custom_collate_fn(before, **kwargs), "the reference")
@@ -262,7 +290,7 @@ def check_mask_prompt_targets(fn):
         if out is None:
             raise GradingError(f"{what} returned None; return the masked targets (a tensor).")
         if not isinstance(out, torch.Tensor):
-            raise GradingError(f"{what} returned {type(out).__name__}; return a tensor shaped like targets.")
+            raise GradingError(f"{what} returned {type_name(out)}; return a tensor shaped like targets.")
         expected = mask_prompt_targets(original, lengths, **kwargs)
         if out.shape == expected.shape and torch.equal(out, expected):
             continue
@@ -338,7 +366,7 @@ def check_score_responses(fn):
         got = call_checked(what, fn, [dict(e) for e in entries], list(responses))
         expected = score_responses(entries, responses)
         if not isinstance(got, dict):
-            raise GradingError(f"{what} returned {type(got).__name__}; return a dict with the keys n, exact_match "
+            raise GradingError(f"{what} returned {type_name(got)}; return a dict with the keys n, exact_match "
                                "and normalised_match.")
         missing = [k for k in expected if k not in got]
         if missing:
