@@ -20,14 +20,15 @@ def cmd_plugins(args) -> None:
             print("  (none registered)")
         for c in entries:
             doc = c.doc.replace("``", "")
-            print(f"  {c.name:<16} {provider_label(c.provider):<30} {doc}")
+            print(f"  {c.name:<20} {provider_label(c.provider):<30} {doc}")
 
 
 def cmd_bench_generate(args) -> None:
     from .bench import bench_generate
 
-    rows = bench_generate(args.config, args.prompt_tokens, args.new_tokens, args.attention, args.threads)
-    print(f"greedy generation, GPT config {args.config}, prompt {args.prompt_tokens} tokens, "
+    rows = bench_generate(args.config, args.prompt_tokens, args.new_tokens, args.attention, args.threads,
+                          model=args.model)
+    print(f"greedy generation, model {args.model}, GPT config {args.config}, prompt {args.prompt_tokens} tokens, "
           f"{args.new_tokens} new tokens, {__import__('torch').get_num_threads()} threads")
     print(f"{'path':<10} {'seconds':>8} {'tokens/s':>9} {'ratio':>6}")
     for r in rows:
@@ -56,7 +57,7 @@ def _run_config(args):
 
 
 def cmd_run(args, stages=None) -> None:
-    from .pipeline import run
+    from .run import run
 
     cfg = _run_config(args)
     run_dir, results = run(cfg, args.run_dir, resume=args.resume, overwrite=args.overwrite, stages=stages,
@@ -80,28 +81,14 @@ def cmd_pretrain(args) -> None:
 
 
 def cmd_generate(args) -> None:
-    import torch
+    from .run.commands import generate_text
 
-    from .devices import get_device
-    from .pipeline import load_for_generation
-    from .tokenizers import encode_text
-    from llmkit_solutions.gpt import generate
-
-    device = get_device(args.device, "fp32")
-    model, tokenizer = load_for_generation(args.checkpoint, device)
-    ids = torch.tensor([encode_text(tokenizer, args.prompt)], device=device.torch_device)
-    if ids.shape[1] == 0:
-        from .errors import LLMKitError
-
-        raise LLMKitError("The prompt is empty; give some text with --prompt.")
-    torch.manual_seed(args.seed)
-    out = generate(model, ids, args.max_new_tokens, model.pos_emb.num_embeddings, temperature=args.temperature,
-                   top_k=args.top_k or None, use_cache=True)
-    print(tokenizer.decode(out[0].tolist()))
+    print(generate_text(args.checkpoint, args.prompt, args.max_new_tokens, args.temperature, args.top_k, args.seed,
+                        args.device, args.decoder))
 
 
 def cmd_finetune(args) -> None:
-    from .finetuning_stage import finetune_from
+    from .run.commands import finetune_from
 
     cfg = _run_config(args)
     run_dir, result = finetune_from(cfg, args.init_from, args.strategy, args.task, args.run_dir, args.overwrite)
@@ -119,15 +106,15 @@ def cmd_finetune(args) -> None:
 
 
 def cmd_classify(args) -> None:
-    from .finetuning_stage import classify_text
+    from .run.commands import classify_text
 
     print(classify_text(args.text, args.checkpoint, args.device))
 
 
 def cmd_chat(args) -> None:
-    from .finetuning_stage import chat
+    from .run.commands import chat
 
-    chat(args.checkpoint, device_name=args.device, max_new_tokens=args.max_new_tokens)
+    chat(args.checkpoint, device_name=args.device, max_new_tokens=args.max_new_tokens, decoder=args.decoder)
 
 
 def cmd_bench_train(args) -> None:
@@ -178,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", default="classification", choices=["classification", "instruction"])
     p.add_argument("--config", help="a run.toml file (its [finetune] section)")
     p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
-                   help="override one config value, e.g. --set finetune.lora_rank=16 (repeatable)")
+                   help="override one config value, e.g. --set finetune.lora.rank=16 (repeatable)")
     p.add_argument("--run-dir", type=__import__("pathlib").Path, help="output folder (default runs/finetune-DATE-TIME)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --run-dir")
     p.add_argument("--device", help="shortcut for device.name")
@@ -196,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True, help="a checkpoint fine-tuned for instructions")
     p.add_argument("--max-new-tokens", type=int, default=None)
     p.add_argument("--device", default="auto")
+    p.add_argument("--decoder", default=None, help="decoder (see llmkit plugins --family decoders); default kv-cache")
     p.set_defaults(func=cmd_chat)
 
     p = sub.add_parser("generate", help="generate text from a run's checkpoint")
@@ -206,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=40)
     p.add_argument("--seed", type=int, default=123)
     p.add_argument("--device", default="auto")
+    p.add_argument("--decoder", default=None, help="decoder (see llmkit plugins --family decoders); default kv-cache")
     p.set_defaults(func=cmd_generate)
 
     from .course_cli import add_course_parser
@@ -222,7 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--config", choices=["124M", "small"], default="124M")
     g.add_argument("--prompt-tokens", type=int, default=32)
     g.add_argument("--new-tokens", type=int, default=64)
-    g.add_argument("--attention", default=None, help="attention plugin name (default: the reference MHA)")
+    g.add_argument("--attention", default=None, help="attention plugin name (default: the model's own)")
+    g.add_argument("--model", default="gpt", help="model name (see llmkit plugins --family models)")
     g.add_argument("--threads", type=int, default=None)
     g.set_defaults(func=cmd_bench_generate)
     t = bench_sub.add_parser("train", help="training tokens/s per attention plugin and precision")
@@ -234,6 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, default=8)
     t.add_argument("--threads", type=int, default=None)
     t.set_defaults(func=cmd_bench_train)
+    from .course_cli import add_bench_grade_parser
+
+    add_bench_grade_parser(bench_sub)
     return parser
 
 
