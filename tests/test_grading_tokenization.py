@@ -252,3 +252,34 @@ def test_handing_build_vocab_to_the_kit_earns_nothing():
                           "    return llmkit.tokenizers.build_vocab(text, special_tokens)\n")
     with pytest.raises(GradingError, match="kit's llmkit.tokenizers.build_vocab"):
         check_build_vocab(via_module["build_vocab"])
+
+
+@pytest.mark.parametrize("cells, leans", [
+    (["from llmkit.tokenizers import build_vocab as kit",
+      "def build_vocab(text, special_tokens=('<|endoftext|>', '<|unk|>')):\n    return kit(text, special_tokens)"], True),
+    (["import llmkit",
+      "def build_vocab(text, special_tokens=()):\n    return llmkit.tokenizers.build_vocab(text, special_tokens)"], True),
+    (["from llmkit import tokenizers as t\n\ndef helper(text):\n    return t.words_of(text)",
+      "def build_vocab(text, special_tokens=()):\n    words = sorted(set(helper(text)))\n"
+      "    return {w: i for i, w in enumerate(words + list(special_tokens))}"], True),
+    (["import re\nimport llmkit\nfrom llmkit.tokenizers import WORD_SPLIT", reference_source(ref.build_vocab)], False),
+])
+def test_handing_build_vocab_to_the_kit_is_found_in_the_source_of_a_kernel_function(cells, leans):
+    """Under trusted grading build_vocab lives in the student's kernel: the submitted source decides."""
+    from llmkit.grading.integrity import Cell, SourceIntegrity
+    from llmkit.grading.remote import RemoteObject
+    from llmkit.grading.tokenization import _assert_not_the_kits_vocab
+    from llmkit.grading.trusted import current_integrity
+
+    integrity = SourceIntegrity([Cell(i, source, True) for i, source in enumerate(cells)])
+    proxy = RemoteObject(None, 1, {"kind": "function", "name": "build_vocab"})
+    object.__setattr__(proxy, "origin", "build_vocab")
+    token = current_integrity.set((integrity, len(cells)))
+    try:
+        if leans:
+            with pytest.raises(GradingError, match="kit's llmkit.tokenizers.build_vocab"):
+                _assert_not_the_kits_vocab(proxy)
+        else:
+            _assert_not_the_kits_vocab(proxy)
+    finally:
+        current_integrity.reset(token)

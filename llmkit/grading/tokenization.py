@@ -8,6 +8,7 @@ mistake in the student's own ``build_vocab`` costs points only once.
 
 from __future__ import annotations
 
+import ast
 import inspect
 import random
 import re
@@ -97,8 +98,65 @@ def _describe_vocab_difference(got: dict, expected: dict) -> str:
     return "; ".join(f"{t!r} has id {g}, expected {e}" for t, g, e in wrong)
 
 
+def _kit_module(module: str | None) -> bool:
+    return module == "llmkit" or bool(module) and module.startswith("llmkit.")
+
+
+def _source_leans_on_kit_vocab(integrity, name: str, before: int, seen: set) -> bool:
+    """Whether the definition of ``name`` in the submitted source reaches the kit's vocabulary functions.
+
+    Follows the notebook's own helpers it calls (and names assigned from expressions), so a wrapper around the
+    kit is found too; decided from the source alone, as Python would resolve the names at the test cell.
+    """
+    if name in seen:
+        return False
+    seen.add(name)
+    found = integrity.binding(name, before)
+    if found is None:
+        return False
+    node = found[0]
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        for alias in node.names:
+            if (alias.asname or alias.name).split(".")[0] != name:
+                continue
+            if isinstance(node, ast.ImportFrom):
+                return _kit_module(node.module) and alias.name in KIT_VOCAB_FUNCTIONS
+        return False
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Attribute) and sub.attr in KIT_VOCAB_FUNCTIONS:
+            root = sub.value
+            while isinstance(root, ast.Attribute):
+                root = root.value
+            if isinstance(root, ast.Name) and _imports_kit_module(integrity, root.id, before):
+                return True
+        if isinstance(sub, ast.Name) and sub.id != name and \
+                _source_leans_on_kit_vocab(integrity, sub.id, before, seen):
+            return True
+    return False
+
+
+def _imports_kit_module(integrity, name: str, before: int) -> bool:
+    found = integrity.binding(name, before)
+    node = found[0] if found else None
+    if isinstance(node, ast.Import):
+        return any(_kit_module(a.name) for a in node.names if (a.asname or a.name).split(".")[0] == name)
+    if isinstance(node, ast.ImportFrom):
+        return _kit_module(node.module)
+    return False
+
+
 def _assert_not_the_kits_vocab(fn) -> None:
     """``build_vocab`` may not hand the work to ``llmkit.tokenizers.build_vocab`` (or ``words_of``)."""
+    from .remote import is_remote
+
+    if is_remote(fn):  # a kernel function: judged from the submitted source, never by asking the kernel
+        from .trusted import current_integrity
+
+        state = current_integrity.get()
+        if state is not None and _source_leans_on_kit_vocab(state[0], fn.origin or "build_vocab", state[1], set()):
+            raise GradingError("build_vocab calls the kit's llmkit.tokenizers.build_vocab; write the split, the "
+                               "sorting and the numbering yourself.")
+        return
     for code, globs in _code_objects(fn):
         for name in code.co_names:
             value = globs.get(name)
