@@ -23,6 +23,7 @@ from typing import Callable
 
 # Text worth translating has two words in a row (not a lone identifier or a shape like "(B, T)").
 _WORDS = re.compile(r"[^\W\d_]{2,}[ \t]+[^\W\d_]{2,}")
+_PROSE_WORD = re.compile(r"(?<![\w.])[^\W\d_]{2,}(?![\w(.])")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _STRING = re.compile(r"^([rRuUfF]{0,2})('''|\"\"\"|'|\")(.*)\2$", re.DOTALL)
 _NBGRADER_MARK = re.compile(r"^#+\s*(BEGIN|END) (SOLUTION|HIDDEN TESTS)|^#\s*YOUR CODE HERE")
@@ -34,8 +35,12 @@ LABEL_CALLS = {"colorbar", "plot", "scatter", "bar", "barh", "hist", "axhline", 
 
 
 def has_words(text: str) -> bool:
-    """Whether a comment or message carries prose: two words in a row, not a lone name or a shape."""
-    return bool(_WORDS.search(text))
+    """Whether a comment or message carries prose: two words that are not parts of names or fields.
+
+    ``expected {want}, got {got}`` does; ``(B, heads, T, head_dim)`` and ``ids:`` do not.
+    """
+    text = re.sub(r"\{[^{}]*\}", " ", text)
+    return len(_PROSE_WORD.findall(text)) >= 2 or bool(_WORDS.search(text))
 
 
 def has_prose(markdown: str) -> bool:
