@@ -367,6 +367,14 @@ def test_generate_mistakes_are_named(old, new, hint):
         check_generate(mutant("generate", old, new)["generate"])
 
 
+def test_generate_that_passes_kv_cache_none_to_the_model_passes():
+    # The sampling check's fast toy model (an nn.Embedding, so it can run in the student's kernel) takes no
+    # kv_cache; generate that always passes one is sampled again with a toy model that accepts it.
+    ns = mutant("generate", "logits = model(idx[:, -context_size:])\n",
+                "logits = model(idx[:, -context_size:], kv_cache=cache)\n")
+    check_generate(ns["generate"])
+
+
 def test_importing_subclassing_or_wrapping_the_reference_earns_nothing():
     with pytest.raises(GradingError, match="imported from llmkit_solutions.gpt"):
         check_gpt_model(notebook("from llmkit_solutions.gpt import GPTModel")["GPTModel"])
