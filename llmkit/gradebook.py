@@ -113,6 +113,21 @@ def install_sqlite_pragmas() -> None:
         event.listen(Engine, "connect", _sqlite_on_connect)
 
 
+def quiet_nbgrader_warnings() -> None:
+    """Hide SQLAlchemy 2.x's notice about how nbgrader adds a new submission, and nothing else.
+
+    nbgrader builds a submission's notebooks and grades before adding them to its session, and
+    SQLAlchemy 2.x warns ("Object of type <SubmittedAssignment> not in session, add operation ...
+    will not proceed") although nbgrader adds them right after; the grades are stored either way.
+    """
+    import warnings
+
+    from sqlalchemy.exc import SAWarning
+
+    warnings.filterwarnings("ignore", message=r"Object of type <Submitted\w+> not in session",
+                            category=SAWarning, module=r"nbgrader\.")
+
+
 def open_gradebook(url: str, course_id: str = COURSE_ID, must_exist: bool = False):
     """nbgrader's ``Gradebook`` on ``url`` (use it in a ``with``); SQLite in WAL mode.
 
