@@ -1,16 +1,16 @@
 """The instructor's side of the course, over nbgrader's Python API.
 
 ``build``: validate every source notebook (the solution passes its own tests), generate the student
-versions, and check that no release contains solution code or hidden tests. ``grade``: autograde
-every submission, generate feedback, export grades to CSV. ``status``: who submitted what, scores.
-Kernel launch and result collection happen only through nbgrader's executor configured in
-``course/nbgrader_config.py``, so grading can later move into a sandbox in one place.
+versions, and check that no release contains solution code or hidden tests. ``release``: publish
+built assignments to the exchange. ``grade``: collect submissions from the exchange, grade what is
+new or changed on parallel workers (``llmkit.grading.parallel``), return feedback to the exchange,
+export grades.csv. ``status``: what is waiting, graded and returned. Student code runs only in the
+sandboxed kernels of nbgrader's executor configured in ``course/nbgrader_config.py``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +65,7 @@ def assignments(course_root: Path) -> list[str]:
 class BuildReport:
     generated: list = field(default_factory=list)
     problems: list = field(default_factory=list)
+    validated: bool = False  # whether every solution ran against its tests
 
 
 def _validate(notebook: Path, config=None) -> list[str]:
@@ -93,9 +94,12 @@ def check_release(release_dir: Path) -> list[str]:
 
 
 def build(course_root: Path | None = None, only: list[str] | None = None, validate: bool = True) -> BuildReport:
+    from .gradebook import quiet_nbgrader_warnings
+
     course_root = Path(course_root or default_course_root()).resolve()
-    report = BuildReport()
+    report = BuildReport(validated=validate)
     names = only or assignments(course_root)
+    quiet_nbgrader_warnings()
     with _in_dir(course_root):
         nbapi = api(course_root)
         for name in tqdm(names, desc="build", unit="assignment"):
@@ -111,17 +115,43 @@ def build(course_root: Path | None = None, only: list[str] | None = None, valida
     return report
 
 
-def release(course_root: Path | None = None, only: list[str] | None = None) -> list[str]:
-    """Copy the generated assignments to the exchange, where the JupyterLab assignment list finds them."""
+def built(course_root: Path) -> list[str]:
+    """Assignments whose student version exists in release/."""
+    return [a for a in assignments(course_root) if any((course_root / "release" / a).glob("*.ipynb"))]
+
+
+def release(course_root: Path | None = None, only: list[str] | None = None, force: bool = False) -> dict:
+    """Copy generated assignments to the exchange, where JupyterLab's Assignments tab finds them.
+
+    Without ``only``, every built assignment goes out and the unbuilt ones are listed in
+    ``not_built``; a named assignment that is not built is an error naming ``llmkit course build``.
+    """
+    from nbgrader.utils import capture_log, temp_attrs
+
     course_root = Path(course_root or default_course_root()).resolve()
-    done = []
+    ready = built(course_root)
+    if only:
+        missing = [a for a in only if a not in ready]
+        if missing:
+            raise LLMKitError(f"{', '.join(missing)} not built yet; run `llmkit course build {' '.join(missing)}` first.")
+    names = only or ready
+    done = {"released": [], "already": [], "not_built": [a for a in assignments(course_root) if a not in ready]}
     with _in_dir(course_root):
         nbapi = api(course_root)
-        for name in only or assignments(course_root):
-            result = nbapi.release_assignment(name)
+        outbound = Path(nbapi.exchange_root) / nbapi.course_id / "outbound"
+        for name in names:
+            if (outbound / name).is_dir() and not force:
+                done["already"].append(name)
+                continue
+            with temp_attrs(nbapi.coursedir, assignment_id=name):
+                app = nbapi.exchange.ReleaseAssignment(coursedir=nbapi.coursedir, authenticator=nbapi.authenticator,
+                                                       parent=nbapi)
+                app.force = force
+                result = capture_log(app)
             if not result["success"]:
                 raise LLMKitError(f"Releasing {name} failed: {result['error'].strip().splitlines()[-1]}")
-            done.append(name)
+            done["released"].append(name)
+    done["exchange"] = str(outbound.parent.parent)
     return done
 
 
@@ -133,64 +163,123 @@ def submitted(course_root: Path) -> list[tuple[str, str]]:
     return sorted((s.name, a.name) for s in root.iterdir() if s.is_dir() for a in s.iterdir() if a.is_dir())
 
 
-def grade(course_root: Path | None = None, assignment: str | None = None, student: str | None = None,
-          csv_path: Path | None = None, sandbox: bool = True) -> dict:
-    """Autograde, generate feedback and export CSV; one broken submission never stops the others.
+def default_workers() -> int:
+    """One grading worker per core when Dask is installed, else grading in this process (0)."""
+    from .grading.parallel import cores, have_dask
 
-    Student kernels run in the bubblewrap sandbox and every test cell is judged in this process
-    (``llmkit.grading.trusted``). ``sandbox=False`` keeps the trusted verdicts but lets kernels see
-    the machine: for trying a course on a laptop, never for a real class.
+    return cores() if have_dask() else 0
+
+
+def grade(course_root: Path | None = None, assignment: str | None = None, student: str | None = None,
+          csv_path: Path | None = None, sandbox: bool = True, workers: int | None = None,
+          cluster: str | None = None, force: bool = False, progress: bool = True) -> dict:
+    """Collect from the exchange, grade what is new or changed, return feedback, export grades.csv.
+
+    ``workers`` local worker processes run the notebooks (default: one per core; 0: this process);
+    ``cluster`` sends them to a running Dask scheduler instead. One coordinator, this process, alone
+    writes the gradebook. One broken submission never stops the others; ``force`` grades again what
+    is unchanged. Student kernels run in the bubblewrap sandbox and every test cell is judged in the
+    grader (``llmkit.grading.trusted``); ``sandbox=False`` keeps the trusted verdicts but lets kernels
+    see the machine: for trying a course on a laptop, never for a real class.
+
+    Returns a dict: ``graded``, ``unchanged``, ``returned``, ``collected`` [(student, assignment)],
+    ``failed`` [(student, assignment, reason)], ``seconds`` per stage, ``notebooks``, ``wall_seconds``.
     """
+    from .grading import exchange, parallel
+    from .gradebook import export, install_sqlite_pragmas, quiet_nbgrader_warnings
+
     course_root = Path(course_root or default_course_root()).resolve()
     if sandbox:
-        from .grading.sandbox import preflight
-
         os.environ.pop("LLMKIT_NO_SANDBOX", None)
-        preflight()  # one line naming the fix, before any submission is touched
+        if not cluster:
+            from .grading.sandbox import preflight
+
+            preflight()  # one line naming the fix, before any submission is touched
     else:
         os.environ["LLMKIT_NO_SANDBOX"] = "1"
-    pairs = [(s, a) for s, a in submitted(course_root)
-             if (assignment is None or a == assignment) and (student is None or s == student)]
-    if not pairs:
-        raise LLMKitError(f"No submissions to grade in {course_root / 'submitted'} "
-                          "(expected submitted/STUDENT/ASSIGNMENT/*.ipynb).")
-    outcome = {"graded": [], "failed": []}
+    quiet_nbgrader_warnings()
+    install_sqlite_pragmas()
     with _in_dir(course_root):
         nbapi = api(course_root)
-        for student_id, assignment_id in tqdm(pairs, desc="grade", unit="submission"):
-            result = nbapi.autograde(assignment_id, student_id, force=True, create=True)
-            if not result["success"]:
-                outcome["failed"].append((student_id, assignment_id, result["error"].strip()[-500:]))
-                continue
-            nbapi.generate_feedback(assignment_id, student_id, force=True)
-            outcome["graded"].append((student_id, assignment_id))
-        export_csv(course_root, csv_path or course_root / "grades.csv", nbapi)
-    return outcome
+        names = [assignment] if assignment else assignments(course_root)
+        collected = exchange.collect(nbapi, names, student)
+        pairs = [(s, a) for s, a in submitted(course_root)
+                 if (assignment is None or a == assignment) and (student is None or s == student)]
+        if not pairs:
+            raise LLMKitError(f"No submissions to grade: none waiting in the exchange ({nbapi.exchange_root}) "
+                              f"and none in {course_root / 'submitted'} (STUDENT/ASSIGNMENT/*.ipynb).")
+        todo, unchanged = parallel.plan(course_root, nbapi, pairs, force)
+        if workers is None:
+            workers = default_workers()
+        if not cluster:
+            workers = min(workers, len(todo)) if len(todo) > 1 else 0  # one submission: no pool to start
+        outcome = parallel.grade_all(course_root, nbapi, todo, workers, cluster, progress=progress,
+                                     after_record=lambda s, a: exchange.return_feedback(nbapi, s, a))
+        outcome.unchanged = unchanged
+        export(nbapi, csv_path or course_root / "grades.csv", "csv")
+    result = dict(vars(outcome))
+    result["collected"] = collected
+    return result
 
 
 def export_csv(course_root: Path, path: Path, nbapi=None) -> Path:
-    from nbgrader.plugins import CsvExportPlugin
+    """grades.csv: one row per student and assignment; 'not submitted' is never a 0."""
+    from .gradebook import export
 
-    nbapi = nbapi or api(course_root)
-    plugin = CsvExportPlugin(to=str(path))
+    return export(nbapi or api(course_root), path, "csv")
+
+
+def status(course_root: Path | None = None) -> list[dict]:
+    """Every (student, assignment) seen in the exchange, submitted/ or the gradebook, with its state:
+    ``waiting`` (in the exchange, or collected but not graded as it is now), ``graded``, or
+    ``returned`` (graded, and the feedback is in the exchange for Fetch Feedback); and its score."""
+    from .grading import exchange, parallel
+
+    course_root = Path(course_root or default_course_root()).resolve()
+    with _in_dir(course_root):
+        nbapi = api(course_root)
+        inbound = exchange.waiting(nbapi)
+        logged = parallel.GradingLog(course_root).entries()
+        scored = {(r["student"], r["assignment"]): r for r in _scores(nbapi)}
+        here = set(submitted(course_root))
+        rows = []
+        for student, assignment in sorted(set(inbound) | here | set(scored)):
+            pair = (student, assignment)
+            collected = exchange._timestamp(course_root, student, assignment)
+            entry = logged.get(pair)
+            if pair in inbound and inbound[pair] > collected:
+                state, note = "waiting", "in the exchange"
+            elif pair in here and pair in logged and \
+                    entry["hash"] != parallel.submission_hash(course_root, student, assignment):
+                state, note = "waiting", "changed since graded"
+            elif pair in here and pair not in scored:
+                state, note = "waiting", "collected"
+            elif exchange.returned(nbapi, student, assignment):
+                state, note = "returned", ""
+            else:
+                state, note = "graded", ""
+            row = scored.get(pair, {})
+            rows.append({"student": student, "assignment": assignment, "state": state, "note": note,
+                         "score": row.get("score"), "max_score": row.get("max_score")})
+    return rows
+
+
+def _scores(nbapi) -> list[dict]:
+    rows = []
     with nbapi.gradebook as gb:
-        plugin.export(gb)
-    return path
+        for assignment in gb.assignments:
+            for submission in assignment.submissions:
+                rows.append({"student": submission.student.id, "assignment": assignment.name,
+                             "score": submission.score, "max_score": submission.max_score,
+                             "timestamp": str(submission.timestamp or "")})
+    return rows
 
 
 def scores(course_root: Path | None = None) -> list[dict]:
     """One row per (student, assignment) in the gradebook, with points and max points."""
     course_root = Path(course_root or default_course_root()).resolve()
-    rows = []
     with _in_dir(course_root):
-        nbapi = api(course_root)
-        with nbapi.gradebook as gb:
-            for assignment in gb.assignments:
-                for submission in assignment.submissions:
-                    rows.append({"student": submission.student.id, "assignment": assignment.name,
-                                 "score": submission.score, "max_score": submission.max_score,
-                                 "timestamp": str(submission.timestamp or "")})
-    return rows
+        return _scores(api(course_root))
 
 
 def grade_cells(course_root: Path, assignment: str, student: str) -> dict[str, tuple[float, float]]:
