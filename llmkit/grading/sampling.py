@@ -14,6 +14,7 @@ import inspect
 import torch
 
 from . import GradingError, assert_defined_in_notebook, call_checked
+from .remote import getitems, is_remote
 
 BOOK_TEXT = "Hello, do you like tea? <|endoftext|> In the sunlit terraces of someunknownPlace."
 BOOK_IDS = [15496, 11, 466, 345, 588, 8887, 30, 220, 50256, 554, 262, 4252, 18250, 8812, 2114, 286, 617,
@@ -50,7 +51,20 @@ class IdTokenizer:
 
 @contextlib.contextmanager
 def _with_reference(obj, **replacements):
-    """Temporarily put reference helpers in the notebook namespace of ``obj`` (restored afterwards)."""
+    """Let the notebook's names point to reference helpers while ``obj`` is checked (restored afterwards).
+
+    A student object in the kernel: the names are rebound there, each helper lent as a callback (its code never
+    leaves the grader). An object in this process (the unit tests): its module globals are swapped.
+    """
+    if is_remote(obj):
+        from .trusted import current_session
+
+        session = current_session.get()
+        if session is None:
+            raise GradingError("this check needs the grading session of the student's kernel")
+        with session.bound(**replacements):
+            yield
+        return
     func = obj.__init__ if inspect.isclass(obj) else obj
     namespace = getattr(func, "__globals__", None)
     saved = {}
@@ -64,6 +78,60 @@ def _with_reference(obj, **replacements):
     finally:
         if namespace is not None:
             namespace.update(saved)
+
+
+def _reference_input_target_pair(token_ids, start, max_length):
+    """The reference helper, lent to the kernel as a function (slices of data, nothing else)."""
+    from llmkit_solutions.data_sampling import input_target_pair
+
+    return input_target_pair(token_ids, start, max_length)
+
+
+class _ReferenceDatasets:
+    """The reference GPTDatasetV1, lent as a function while create_dataloader_v1 is checked.
+
+    A lent object cannot ask the kernel anything while the kernel waits for it, so the windows of a tokenizer
+    that lives in the kernel come from the grader's own GPT-2 BPE; the tokenizers the student's loader
+    passed are recorded and checked afterwards (``check_tokenizers``) to encode like GPT-2.
+    """
+
+    def __init__(self):
+        self.tokenizers = []
+
+    def __call__(self, txt, tokenizer, max_length, stride):
+        from llmkit.gpt2_bpe import gpt2_encoding
+        from llmkit_solutions.data_sampling import GPTDatasetV1
+
+        self.tokenizers.append(tokenizer)
+        return GPTDatasetV1(txt, gpt2_encoding() if is_remote(tokenizer) else tokenizer, max_length, stride)
+
+    def check_tokenizers(self, what: str) -> None:
+        for tokenizer in self.tokenizers:
+            try:
+                ids = tokenizer.encode(BOOK_TEXT, allowed_special={"<|endoftext|>"})
+            except TypeError:
+                ids = None
+            except Exception:  # noqa: BLE001 - judged below as "not GPT-2's ids"
+                ids = None
+            try:
+                ids = [int(i) for i in ids] if ids is not None else None
+            except (TypeError, ValueError):
+                ids = None
+            if ids != BOOK_IDS:
+                raise GradingError(f"{what} builds GPTDatasetV1 with a tokenizer that does not give GPT-2's ids; "
+                                   "tokenize with GPT-2's BPE, llmkit.gpt2_bpe.gpt2_encoding().")
+
+
+def _gpt2_tokenizer_for(obj):
+    """GPT-2's BPE where ``obj`` runs: built in the student's kernel for a kernel object (their code may need a real
+    tiktoken Encoding, not a stand-in), else the grader's own."""
+    from llmkit.gpt2_bpe import gpt2_encoding
+
+    if is_remote(obj):
+        from .trusted import current_session
+
+        return current_session.get().build("llmkit.gpt2_bpe", "gpt2_encoding")
+    return gpt2_encoding()
 
 
 def _as_list(what: str, value) -> list[int]:
@@ -133,9 +201,13 @@ def _items(what: str, dataset) -> list:
         n = len(dataset)
     except Exception as exc:
         raise GradingError(f"len({what}) raised {type(exc).__name__}: {exc}; define __len__.") from exc
+    try:  # every item in one request when the dataset lives in the student's kernel
+        fetched = getitems(dataset, range(n))
+    except Exception:  # noqa: BLE001 - fetched one by one below, to name the item that raised
+        fetched = None
     items = []
     for i in range(n):
-        item = call_checked(f"{what}[{i}]", dataset.__getitem__, i)
+        item = fetched[i] if fetched is not None else call_checked(f"{what}[{i}]", dataset.__getitem__, i)
         if not isinstance(item, (tuple, list)) or len(item) != 2:
             raise GradingError(f"{what}[{i}] should be a pair (input_ids, target_ids).")
         items.append((_as_list(f"{what}[{i}][0]", item[0]), _as_list(f"{what}[{i}][1]", item[1])))
@@ -149,7 +221,7 @@ def check_gpt_dataset_v1(cls):
     generator = torch.Generator().manual_seed(22)
     ids = torch.randperm(1000, generator=generator)[:41].tolist()
     text = " ".join(map(str, ids))
-    with _with_reference(cls, input_target_pair=ref.input_target_pair):
+    with _with_reference(cls, input_target_pair=_reference_input_target_pair):
         for length, stride in ((4, 1), (5, 5), (6, 2), (3, 4), (8, 3)):
             what = f"GPTDatasetV1(txt, tokenizer, max_length={length}, stride={stride})"
             dataset = call_checked(what, cls, text, IdTokenizer(), length, stride)
@@ -169,10 +241,8 @@ def check_gpt_dataset_v1(cls):
         if not all(torch.is_tensor(t) and t.dtype == torch.long for t in item):
             raise GradingError("GPTDatasetV1 items should be tensors of ids (torch.long), so that the DataLoader "
                                "stacks them into (batch, max_length) batches; wrap the windows in torch.tensor(...).")
-        from llmkit.gpt2_bpe import gpt2_encoding
-
         try:
-            dataset = cls(BOOK_TEXT, gpt2_encoding(), 4, 4)
+            dataset = cls(BOOK_TEXT, _gpt2_tokenizer_for(cls), 4, 4)
         except ValueError as exc:
             if "special token" in str(exc):
                 raise GradingError("GPTDatasetV1 refuses <|endoftext|> in the text; allow it when encoding: "
@@ -205,7 +275,8 @@ def check_create_dataloader_v1(fn):
         raise GradingError(f"create_dataloader_v1 should take (txt, batch_size=4, max_length=256, stride=128, "
                            f"shuffle=True, drop_last=True, num_workers=0), the book's signature; differs at {wrong}.")
     text = (BOOK_TEXT + " ") * 5
-    with _with_reference(fn, GPTDatasetV1=ref.GPTDatasetV1, input_target_pair=ref.input_target_pair):
+    datasets = _ReferenceDatasets()
+    with _with_reference(fn, GPTDatasetV1=datasets, input_target_pair=_reference_input_target_pair):
         what = "create_dataloader_v1(txt, batch_size=2, max_length=4, stride=4, shuffle=False, drop_last=False)"
         try:
             loader = fn(text, batch_size=2, max_length=4, stride=4, shuffle=False, drop_last=False)
@@ -230,6 +301,7 @@ def check_create_dataloader_v1(fn):
             raise GradingError(f"{what} differs from the reference: first batch {got[0] if got else None}, "
                                f"expected {expected[0]}; pass max_length and stride on to GPTDatasetV1 and "
                                "batch_size to the DataLoader.")
+        datasets.check_tokenizers("create_dataloader_v1")
         for drop_last in (True, False):
             what = f"create_dataloader_v1(txt, batch_size=3, max_length=4, stride=4, drop_last={drop_last})"
             got = _batches(what, call_checked(what, fn, text, batch_size=3, max_length=4, stride=4, shuffle=False,
@@ -263,7 +335,7 @@ def check_random_block_sampler(cls):
 
     n, T, B = 300, 8, 4
     data = list(range(1000, 1000 + n))  # each id tells its own position
-    with _with_reference(cls, input_target_pair=ref.input_target_pair):
+    with _with_reference(cls, input_target_pair=_reference_input_target_pair):
         make = lambda seed, ids=data, block=T, batch=B, num=3: call_checked(  # noqa: E731
             f"RandomBlockSampler(token_ids, block_size={block}, batch_size={batch}, num_batches={num}, seed={seed})",
             cls, ids, block, batch, num_batches=num, seed=seed)
@@ -309,11 +381,13 @@ def check_random_block_sampler(cls):
 
         # Every valid start is drawn, none past the end: n_small tokens allow starts 0 .. n_small - T - 1.
         n_small = T + 3
-        small = make(5, ids=data[:n_small], num=64)
+        draws = 16  # 64 windows: every one of the 3 valid starts comes up (a start past the end too, if drawn)
+        small = make(5, ids=data[:n_small], num=draws)
+        get_batch = small.get_batch
         starts = set()
-        for i in range(64):
+        for i in range(draws):
             try:
-                xs, ys = small.get_batch()
+                xs, ys = get_batch()
             except Exception as exc:
                 raise GradingError(f"get_batch on {n_small} tokens with block_size={T} raised {type(exc).__name__}: "
                                    f"{exc}. Likely mistake: the offsets run one too far; a window needs block_size + 1 "
@@ -328,5 +402,5 @@ def check_random_block_sampler(cls):
                                "torch.randint(len(data) - block_size, ...).")
         if min(starts) > 0:
             raise GradingError("the window at start 0 is never drawn; draw starts from [0, len(data) - block_size).")
-        if len(small) != 64 or len(list(small)) != 64:
+        if len(small) != draws or len(list(small)) != draws:
             raise GradingError("len(sampler) and iteration should give num_batches batches.")
