@@ -153,7 +153,7 @@ def add_parsers(sub) -> None:
     p.set_defaults(func=cmd_rag_index)
     p = rsub.add_parser("train-reader", help="train the small GPT that answers from a passage")
     p.add_argument("--out", type=path, default=path("runs/rag"))
-    p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--steps", type=int, default=600)
     p.add_argument("--set", **sets)
     p.set_defaults(func=cmd_rag_train_reader)
     p = rsub.add_parser("ask", help="retrieve the top-k passages and answer from the prompt template")

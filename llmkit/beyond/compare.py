@@ -2,7 +2,8 @@
 
 Each model named (any ``models`` plugin with the book's cfg dict) is sized to about the same number
 of parameters (its ``emb_dim`` is searched on the meta device, everything else shared), then trained
-on the same corpus, tokenizer and batches for the same wall-clock budget. Validation loss is measured
+on the same corpus, tokenizer and batches for the same time budget (wall clock by default; ``--set
+clock=cpu`` counts this process's CPU time, fair on a machine others load). Validation loss is measured
 on the same fixed windows at the same moments of the budget (evaluation time is not counted), so the
 table and the plot answer: with this much model and this much time, which architecture learns most?
 
@@ -30,7 +31,8 @@ from ..training import lm_loss, make_optimizer
 class CompareConfig:
     models: list = field(default_factory=lambda: ["gpt", "lstm", "ssm"])
     params: int = 300_000  # target parameter count, embeddings included
-    seconds: float = 60.0  # training wall time per model
+    seconds: float = 60.0  # training time per model
+    clock: str = "wall"  # "wall", or "cpu" (this process's CPU time: fair on a machine others are loading)
     corpus: str = "builtin"
     vocab_size: int = 512
     context_length: int = 64
@@ -94,11 +96,14 @@ def train_for(name: str, cfg: dict, train_ids: list, val: torch.Tensor, c: Compa
     sampler = create("samplers", "random-block", train_ids, c.batch_size, c.context_length, seed=c.seed,
                      num_batches=10**9)
     curve = [{"seconds": 0.0, "step": 0, "val_loss": val_loss(model, val, c.batch_size)}]
+    if c.clock not in ("wall", "cpu"):
+        raise LLMKitError(f"clock must be 'wall' or 'cpu', got {c.clock!r}.")
+    now = time.perf_counter if c.clock == "wall" else time.process_time
     spent, step, next_eval = 0.0, 0, c.seconds / c.evals
     batches = iter(sampler)
     while spent < c.seconds:
         inputs, targets = next(batches)
-        started = time.perf_counter()
+        started = now()
         for group in optimizer.param_groups:
             group["lr"] = c.lr * min(1.0, (step + 1) / c.warmup_steps)
         loss = lm_loss(model, inputs, targets)
@@ -106,7 +111,7 @@ def train_for(name: str, cfg: dict, train_ids: list, val: torch.Tensor, c: Compa
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
-        spent += time.perf_counter() - started
+        spent += now() - started
         step += 1
         if spent >= next_eval or spent >= c.seconds:
             curve.append({"seconds": round(spent, 2), "step": step, "val_loss": val_loss(model, val, c.batch_size)})
@@ -149,7 +154,7 @@ def plot(rows: list[dict], path: Path, c: CompareConfig) -> Path:
     for r in rows:
         ax.plot([p["seconds"] for p in r["curve"]], [p["val_loss"] for p in r["curve"]], marker="o", ms=3,
                 label=f"{r['model']} ({r['parameters']:,} params, {r['steps']} steps)")
-    ax.set_xlabel("training seconds (evaluation not counted)")
+    ax.set_xlabel(f"training seconds, {c.clock} clock (evaluation not counted)")
     ax.set_ylabel("validation loss")
     ax.set_title(f"Equal size (~{c.params:,} parameters), equal time ({c.seconds:.0f} s)")
     ax.grid(alpha=0.3)
@@ -164,7 +169,7 @@ def report(rows: list[dict], c: CompareConfig, ln_vocab: float) -> str:
     lines = [f"## Sequence models at equal size and equal time", "",
              f"Corpus `{c.corpus}`, BPE vocabulary {c.vocab_size} (ln = {ln_vocab:.2f}), {c.n_layers} layers, "
              f"context {c.context_length}, batch {c.batch_size}, AdamW {c.lr} after {c.warmup_steps} warmup steps, "
-             f"{c.seconds:.0f} s of training each, {torch.get_num_threads()} threads.", "",
+             f"{c.seconds:.0f} s of training each ({c.clock} clock), {torch.get_num_threads()} threads.", "",
              "| model | emb_dim | parameters | steps | tokens/s | val loss (end) | best val loss |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:

@@ -37,9 +37,9 @@ class ReaderConfig:
     context_length: int = 192
     emb_dim: int = 128
     n_heads: int = 4
-    n_layers: int = 3
+    n_layers: int = 2
     batch_size: int = 16
-    steps: int = 1500
+    steps: int = 600
     lr: float = 2e-3
     seed: int = 123
 
