@@ -14,6 +14,7 @@ sampling loop is built in the kernel from torch's own ``nn.Embedding`` so the lo
 
 from __future__ import annotations
 
+import copy
 import inspect
 import math
 
@@ -494,7 +495,7 @@ def _check_greedy_generation(name, call, context_size=6, steps=6):
     """Greedy decoding beside the reference: cropping, last position, argmax shape."""
     model = _reference_model()
     prompt = torch.randint(0, TINY["vocab_size"], (2, 4), generator=seeded(67))
-    recorder = Recorder(model)
+    recorder = Recorder(copy.deepcopy(model))  # lent to the student's code, which could change it
     try:
         out = call_checked(f"{name}(model, idx of shape (2, 4), {steps}, context_size={context_size})", call,
                            recorder, prompt.clone(), steps, context_size)
