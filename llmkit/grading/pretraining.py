@@ -9,6 +9,13 @@ A function that calls the student's own helpers from earlier exercises (``train_
 ``evaluate_model``, which calls ``calc_loss_loader`` ...) is first graded as written; if it fails, it
 is graded again with the reference helpers in their place, so a mistake costs the points of the
 exercise where it is, not of every later one.
+
+Under trusted grading the student's functions run in their kernel and the grader's objects (the
+tiny model, the loaders, a tokenizer) are lent to them: each use asks the grader, under the
+kernel's grad mode. The training loop needs its model in the kernel (gradients do not cross), so it
+gets a copy built there; graded again with the reference helpers, everything stays in the grader
+and the student's loop only drives it (the loss it gets back is lent too, so its ``backward()``
+trains the grader's model). The reference helpers are lent, never sent as code.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from . import GradingError, assert_defined_in_notebook, call_checked, close, max_diff
+from .remote import is_remote
 
 TINY = {"vocab_size": 50, "context_length": 16, "emb_dim": 16, "n_heads": 2, "n_layers": 1, "drop_rate": 0.0,
         "qkv_bias": False}
@@ -136,25 +144,57 @@ def _swap_globals(obj, names: dict):
     return obj
 
 
+def _session():
+    """The connection to the student's kernel, for checks that build objects there."""
+    from .trusted import current_session
+
+    session = current_session.get()
+    if session is None:
+        raise GradingError("this check needs the grader's connection to the student's kernel")
+    return session
+
+
+@contextlib.contextmanager
+def _with_references(student, references: dict):
+    """``student`` calling ``references`` instead of the notebook's own helpers, or None if it uses none of them.
+
+    In this process: a copy of the function whose globals point to the references. In the student's
+    kernel: the same function, with the notebook's names bound to the references (lent, never sent as
+    code) until the block ends.
+    """
+    if not is_remote(student):
+        swapped = _swap_globals(student, references)
+        yield None if swapped is student else swapped
+        return
+    session = _session()
+    present = session.resolve(sorted(references))
+    names = {name: value for name, value in references.items() if name in present}
+    if not names:
+        yield None
+        return
+    with session.bound(**names):
+        yield student
+
+
 def graded_with_fallback(check, student, references: dict):
-    """Run ``check(student)``; if it fails, rerun with earlier exercises' names bound to the references.
+    """Run ``check(student, isolated=False)``; if it fails, rerun with earlier exercises' names bound to the references.
 
     Passing the second time means the mistake lies in a helper graded elsewhere: no points lost here.
     When both fail, the second message names this exercise's own mistake, unless the second run only
     failed because the student's code expects their own helper's interface (then the first message).
     """
     try:
-        return check(student)
+        return check(student, isolated=False)
     except GradingError as own:
-        swapped = _swap_globals(student, references)
-        if swapped is student:
-            raise
-        try:
-            return check(swapped)
-        except GradingError as isolated:
-            if isinstance(isolated.__cause__, (AttributeError, TypeError, NameError)):
-                raise own from None
-            raise isolated from None
+        with _with_references(student, references) as swapped:
+            if swapped is None:
+                raise
+            try:
+                return check(swapped, isolated=True)
+            except GradingError as isolated:
+                if isinstance(isolated.__cause__, (AttributeError, TypeError, NameError)):
+                    raise own from None
+                raise isolated from None
 
 
 def single_threaded(check):
@@ -196,15 +236,26 @@ def _name_number(what: str, got: float, expected: float, variants: dict[str, flo
 
 
 class _Recorder:
-    """Forward pre-hook noting (training mode, gradients enabled) at every call of the model."""
+    """Forward pre-hook noting (training mode, gradients enabled) at every call of the model.
+
+    A model in the student's kernel is watched there (the probe's ``record_forward``); a model of this
+    process lent to the kernel runs here, under the kernel's grad mode, so a hook here sees it all.
+    """
 
     def __init__(self, model):
-        self.calls = []
-        self.handle = model.register_forward_pre_hook(lambda m, args: self.calls.append(
-            (m.training, torch.is_grad_enabled())))
+        self._calls = []
+        if is_remote(model):
+            self._log = _session().request("record_forward", h=model)
+        else:
+            self._log = model.register_forward_pre_hook(lambda m, args: self._calls.append(
+                (m.training, torch.is_grad_enabled())))
+
+    @property
+    def calls(self) -> list[tuple[bool, bool]]:
+        return [tuple(call) for call in self._log.calls] if is_remote(self._log) else self._calls
 
     def remove(self):
-        self.handle.remove()
+        self._log.remove()
 
 
 class _CharCodes:
@@ -246,6 +297,8 @@ def _check_calc_loss_batch(fn):
 
     model = _tiny_model(21).train()  # drop_rate 0: train mode is deterministic
     x, y = _ids(22, 3, 9)[:, :-1], _ids(22, 3, 9)[:, 1:]
+    # Expectations first: the model is lent to the student's code, which could change it.
+    expected, variants = calc_loss_batch(x, y, model, "cpu").item(), _loss_variants(model, x, y)
     try:
         out = fn(x, y, model, "cpu")
     except Exception as exc:
@@ -258,11 +311,9 @@ def _check_calc_loss_batch(fn):
         raise GradingError(f"calc_loss_batch returned a Python {type(out).__name__}. Likely mistake: {HINTS['item']}")
     if not isinstance(out, torch.Tensor):
         raise GradingError(f"calc_loss_batch should return a tensor, got {type(out).__name__}.")
-    expected = calc_loss_batch(x, y, model, "cpu")
     if out.dim() != 0:
         raise GradingError(f"calc_loss_batch returned shape {tuple(out.shape)}. Likely mistake: {HINTS['not_scalar']}")
-    _name_number("calc_loss_batch", _as_float(out, "calc_loss_batch's loss"), expected.item(),
-                 _loss_variants(model, x, y))
+    _name_number("calc_loss_batch", _as_float(out, "calc_loss_batch's loss"), expected, variants)
     if not out.requires_grad:
         raise GradingError(f"calc_loss_batch's loss cannot be backpropagated. Likely mistake: {HINTS['no_graph']}")
 
@@ -286,7 +337,7 @@ def _loader_cases(model):
     return loader, losses
 
 
-def _check_calc_loss_loader(fn):
+def _check_calc_loss_loader(fn, isolated=False):
     model = _tiny_model(30).eval()
     loader, losses = _loader_cases(model)
     n = len(losses)
@@ -328,11 +379,15 @@ def check_calc_loss_loader(fn):
 # --------------------------------------------------------------------------- evaluate_model
 
 
-def _check_evaluate_model(fn):
+def _check_evaluate_model(fn, isolated=False):
     from llmkit_solutions.pretraining import calc_loss_loader
 
     model = _tiny_model(40, drop_rate=0.5).train()  # dropout on: evaluation in train mode would show
     train_loader, val_loader = _loader(41, 4), _loader(42, 3)
+    frozen = copy.deepcopy(model).eval()  # for the expected losses: the student's code could change the lent model
+    with torch.no_grad():
+        expected = [calc_loss_loader(loader, frozen, "cpu", num_batches=2) for loader in (train_loader, val_loader)]
+        everything = [calc_loss_loader(loader, frozen, "cpu") for loader in (train_loader, val_loader)]
     recorder = _Recorder(model)
     try:
         result = call_checked("evaluate_model", fn, model, train_loader, val_loader, "cpu", 2)
@@ -349,10 +404,6 @@ def _check_evaluate_model(fn):
         raise GradingError(f"evaluate_model ran the model with gradients on. Likely mistake: {HINTS['eval_grad']}")
     if not model.training:
         raise GradingError(f"after evaluate_model the model is in eval mode. Likely mistake: {HINTS['not_restored']}")
-    model.eval()
-    with torch.no_grad():
-        expected = [calc_loss_loader(loader, model, "cpu", num_batches=2) for loader in (train_loader, val_loader)]
-        everything = [calc_loss_loader(loader, model, "cpu") for loader in (train_loader, val_loader)]
     for i, what in enumerate(("train loss", "validation loss")):
         if _same(got[i], expected[i]):
             continue
@@ -374,12 +425,50 @@ def check_evaluate_model(fn):
 # --------------------------------------------------------------------------- train_model_simple
 
 TRAIN_ARGS = {"num_epochs": 2, "eval_freq": 3, "eval_iter": 2, "start_context": "ab"}
+OPTIMIZER = {"lr": 5e-3, "weight_decay": 0.1}
 
 
 def _train_setup():
     model = _tiny_model(50)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-3, weight_decay=0.1)
+    optimizer = torch.optim.AdamW(model.parameters(), **OPTIMIZER)
     return model, _loader(51, 5), _loader(52, 2), optimizer
+
+
+def _in_kernel(model, optimizer):
+    """The model built in the student's kernel with the same weights, and the same optimizer over it there."""
+    session = _session()
+    remote = session.ship(model, dict(TINY))
+    kind = type(optimizer)
+    return remote, session.build(kind.__module__, kind.__qualname__, remote.parameters(), **OPTIMIZER)
+
+
+def _weights(model) -> dict[str, torch.Tensor]:
+    return {name: value.detach().clone() for name, value in model.state_dict().items()}
+
+
+class _LossKeptHere:
+    """The reference loss lent to the student's loop: ``backward()`` runs here, on the grader's model."""
+
+    def __init__(self, loss):
+        self._loss = loss
+
+    def backward(self, *args, **kwargs):
+        self._loss.backward(*args, **kwargs)
+
+    def item(self):
+        return self._loss.item()
+
+    def detach(self):
+        return self._loss.detach()
+
+
+def _loss_kept_here(calc_loss_batch):
+    """``calc_loss_batch`` whose loss stays in the grader (a tensor sent to the kernel arrives without its graph)."""
+
+    def calc(*args, **kwargs):
+        return _LossKeptHere(calc_loss_batch(*args, **kwargs))
+
+    return calc
 
 
 def _book_loop(zero_grad=True, first_step=-1, tokens="numel", tokens_late=False):
@@ -415,9 +504,11 @@ def _lists_match(got, expected) -> bool:
     return len(got) == len(expected) and all(_same(a, b) for a, b in zip(got, expected))
 
 
-def _check_train_model_simple(fn):
+def _check_train_model_simple(fn, isolated=False):
     model, train_loader, val_loader, optimizer = _train_setup()
-    before = copy.deepcopy(model.state_dict())
+    if is_remote(fn) and not isolated:  # the student's own helpers backpropagate there: the model goes there too
+        model, optimizer = _in_kernel(model, optimizer)
+    before = _weights(model)
     recorder = _Recorder(model)
     out = io.StringIO()
     try:
@@ -436,7 +527,7 @@ def _check_train_model_simple(fn):
     if any(not training for training, grad in recorder.calls if grad):
         raise GradingError(f"train_model_simple trained with the model in eval mode. Likely mistake: "
                            f"{HINTS['train_in_eval_mode']}")
-    after = model.state_dict()
+    after = _weights(model)
     if all(torch.equal(before[k], after[k]) for k in before):
         raise GradingError(f"train_model_simple did not change the model. Likely mistake: {HINTS['no_update']}")
     expected = _book_loop()
@@ -466,9 +557,11 @@ def check_train_model_simple(fn):
     from llmkit_solutions import pretraining as ref
 
     assert_defined_in_notebook(fn)
-    graded_with_fallback(_check_train_model_simple, fn, {
-        "calc_loss_batch": ref.calc_loss_batch, "calc_loss_loader": ref.calc_loss_loader,
-        "evaluate_model": ref.evaluate_model, "generate_and_print_sample": ref.generate_and_print_sample})
+    references = {"calc_loss_batch": ref.calc_loss_batch, "calc_loss_loader": ref.calc_loss_loader,
+                  "evaluate_model": ref.evaluate_model, "generate_and_print_sample": ref.generate_and_print_sample}
+    if is_remote(fn):  # graded again with these, the loop in the kernel trains the grader's model
+        references["calc_loss_batch"] = _loss_kept_here(ref.calc_loss_batch)
+    graded_with_fallback(_check_train_model_simple, fn, references)
 
 
 # --------------------------------------------------------------------------- temperature and top-k
@@ -673,6 +766,8 @@ def check_load_weights_into_gpt(fn):
     student = GPTModel(cfg).eval()
     initial = {k: v.detach().clone() for k, v in student.named_parameters()}
     reference = copy.deepcopy(student)
+    if is_remote(fn):  # it copies values into the model's parameters in place: the model must be in the kernel
+        student = _session().ship(student, dict(cfg))
     try:
         fn(student, copy.deepcopy(params))
     except Exception as exc:
