@@ -46,6 +46,22 @@ HINTS = {
 # --------------------------------------------------------------------------- one-hot lookup
 
 
+def _weight_gradient(fn, ids, weight):
+    """The gradient of fn(ids, weight).sum() with respect to weight, computed where ``fn`` runs.
+
+    Gradients cannot cross from a student's kernel (a tensor it returns is a fresh leaf here), so a kernel
+    function backpropagates there and sends the gradient back as data.
+    """
+    from .remote import is_remote
+
+    if is_remote(fn):
+        _, grads = fn.call_with_grad(ids, weight.detach(), wrt=(1,))
+        return grads[0]
+    leaf = weight.detach().clone().requires_grad_()
+    fn(ids, leaf).sum().backward()
+    return leaf.grad
+
+
 def check_embed_one_hot(fn):
     assert_defined_in_notebook(fn)
     vocab, dim = 7, 5
@@ -68,12 +84,12 @@ def check_embed_one_hot(fn):
                 raise GradingError(f"embed_one_hot gives vectors of length {out.shape[-1]}, expected emb_dim = {dim}: "
                                    "multiply the one-hot rows (..., vocab_size) by weight (vocab_size, emb_dim).")
             fail_with_diagnosis(f"embed_one_hot on ids of shape {tuple(ids.shape)}", out, expected.detach())
-    out = fn(cases[1], weight)
+    out = call_checked("embed_one_hot", fn, cases[1], weight)
     if not out.requires_grad:
         raise GradingError(f"embed_one_hot: {HINTS['detached']}")
-    out.sum().backward()
+    grad = call_checked("backpropagating through embed_one_hot", _weight_gradient, fn, cases[1], weight)
     counts = torch.bincount(cases[1].flatten(), minlength=vocab).float()
-    if weight.grad is None or not close(weight.grad, counts[:, None].expand(vocab, dim)):
+    if grad is None or not close(grad, counts[:, None].expand(vocab, dim)):
         raise GradingError("embed_one_hot: the gradient reaching weight is wrong; row k of weight should receive "
                            "one gradient per occurrence of id k (use one_hot(ids) @ weight or weight[ids]).")
 
