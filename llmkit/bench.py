@@ -54,8 +54,9 @@ def bench_generate(config: str = "124M", prompt_tokens: int = 32, new_tokens: in
 
 
 def bench_train(config: str = "run", attentions=("mha",), precisions=("fp32",), steps: int = 8,
-                batch_size: int = 8, threads: int | None = None, seed: int = 123) -> list[dict]:
-    """Training tokens/s (forward, backward, AdamW step) per attention plugin and precision."""
+                batch_size: int = 8, threads: int | None = None, seed: int = 123, model: str = "gpt-book") -> list[dict]:
+    """Training tokens/s (forward, backward, AdamW step) per attention plugin and precision, inside ``model``
+    (default the book's GPTModel, which takes any attention by name)."""
     from .devices import CPUDevice
     from .runconfig import ModelConfig
     from .training import lm_loss, make_optimizer
@@ -79,12 +80,12 @@ def bench_train(config: str = "run", attentions=("mha",), precisions=("fp32",), 
             device = CPUDevice(precision)
             torch.manual_seed(seed)
             # "mha" is the model's own attention (the book's MultiHeadAttention or its equal), as in a run config.
-            model = create("models", "gpt", cfg if attention == "mha" else {**cfg, "attention": attention}).train()
-            optimizer = make_optimizer(model, 1e-4, 0.1)
+            net = create("models", model, cfg if attention == "mha" else {**cfg, "attention": attention}).train()
+            optimizer = make_optimizer(net, 1e-4, 0.1)
 
             def step():
                 with device.autocast():
-                    loss = lm_loss(model, inputs, targets)
+                    loss = lm_loss(net, inputs, targets)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

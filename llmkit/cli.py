@@ -121,7 +121,7 @@ def cmd_bench_train(args) -> None:
     from .bench import bench_train, print_train_table
 
     rows = bench_train(args.config, args.attention.split(","), args.precision.split(","), args.steps,
-                       args.batch_size, args.threads)
+                       args.batch_size, args.threads, model=args.model)
     print_train_table(rows, args)
 
 
@@ -223,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--steps", type=int, default=8)
     t.add_argument("--batch-size", type=int, default=8)
     t.add_argument("--threads", type=int, default=None)
+    t.add_argument("--model", default="gpt-book", help="the model the attentions run in (gpt takes mha or sdpa only)")
     t.set_defaults(func=cmd_bench_train)
     from .course_cli import add_bench_grade_parser
 

@@ -26,7 +26,7 @@ def test_plugins_lists_every_family_with_provider_and_doc():
     assert lines["gpt-book"].split()[1] == "reference" and lines["kv-cache"].split()[1] == "llmkit_generate"
     if KIT_MODEL == "gpt":
         assert lines["gpt"].split()[1] == "llmkit_gpt"
-    assert "tokenizers (7)" in out and "attention (4)" in out and "samplers (4)" in out and "decoders (2)" in out
+    assert "tokenizers (7)" in out and "attention (4)" in out and "samplers (4)" in out
 
 
 def test_plugins_family_filter_and_unknown_family():

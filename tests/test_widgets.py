@@ -206,6 +206,14 @@ def test_heatmap_of_fused_sdpa_equals_mha_with_the_same_weights(gpt2):
     assert model_is_in_training_mode_after(mha, ids)
 
 
+def test_heatmap_of_the_kits_gpt_equals_the_books_with_the_same_weights(gpt2):
+    book = tiny_gpt()
+    kit = llmkit.create("models", "gpt", SMALL)
+    kit.load_state_dict(book.state_dict())
+    ids = gpt2.encode("Every effort moves you forward")
+    torch.testing.assert_close(attention_maps(kit, ids), attention_maps(book, ids), atol=1e-6, rtol=0)
+
+
 def model_is_in_training_mode_after(model, ids):
     model.train()
     attention_maps(model, ids)

@@ -24,6 +24,11 @@ from ._display import LLMKitWidget, figure_png, new_figure
 from .tokenizer_explorer import resolve_tokenizer
 
 REQUIRED = ("W_query", "W_key", "num_heads", "head_dim")
+HEAD_COUNT = ("num_heads", "n_heads")  # the book's name, and the kit's GPT's
+
+
+def _num_heads(att) -> int | None:
+    return next((getattr(att, name) for name in HEAD_COUNT if isinstance(getattr(att, name, None), int)), None)
 
 
 def _inner(att):
@@ -49,7 +54,8 @@ def blocked_mask(att, num_tokens: int, device) -> torch.Tensor:
 def check_projections(att):
     """The attention module itself (wrappers removed); a clear LLMKitError when it lacks the projections."""
     inner = _inner(att)
-    missing = [name for name in REQUIRED if not hasattr(inner, name)]
+    missing = [name for name in REQUIRED
+               if not (hasattr(inner, name) or (name == "num_heads" and _num_heads(inner) is not None))]
     if missing:
         raise LLMKitError(
             f"attention_heatmap cannot read the weights of {type(inner).__name__}: it lacks {', '.join(missing)}; "
@@ -63,7 +69,7 @@ def attention_weights(att, x: torch.Tensor) -> torch.Tensor:
     """(B, T, d_in) input of an attention module -> its (B, heads, T, T) attention weights."""
     att = check_projections(att)
     b, t, _ = x.shape
-    heads, hd = att.num_heads, att.head_dim
+    heads, hd = _num_heads(att), att.head_dim
     queries = att.W_query(x).view(b, t, heads, hd).transpose(1, 2)  # (B, H, T, hd)
     keys = att.W_key(x)
     kv_heads = keys.shape[-1] // hd
