@@ -17,13 +17,12 @@ import torch
 from ...checkpoint import load_checkpoint, load_model_state
 from ...decoding import complete
 from ...devices import Device
-from ...errors import LLMKitError
 from ...io import atomic_write_text
 from ...plots import plot_losses
 from ...runconfig import RunConfig, run_config_from_dict
 from ...training import average_loss, train
 from .. import artifacts
-from ..data import Prepared, build_model, make_eval_loader, make_train_loader, prepare_data
+from ..data import build_model, make_eval_loader, make_train_loader, prepare_data
 from ..rundir import StageResult
 
 NAME = "pretrain"
