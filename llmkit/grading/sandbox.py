@@ -175,6 +175,9 @@ def bwrap_command(spec: SandboxSpec, inner: list[str], scratch: Path) -> list[st
     """The full command: bwrap's view of the world, then the user switch and limits, then ``inner``."""
     b = _Binds()
     b.ro("/usr")
+    # /tmp first: a venv or checkout that lives under /tmp (a CI clone) is bound on top of it, not hidden by it.
+    b.args += ["--perms", "1777", "--size", str(spec.limits.tmp_mb * 2**20), "--tmpfs", "/tmp"]
+    b.dirs.add("/tmp")
     b.args += ["--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib", "--symlink", "usr/sbin", "/sbin"]
     if os.path.exists("/usr/lib64"):
         b.args += ["--symlink", "usr/lib64", "/lib64"]
@@ -197,8 +200,6 @@ def bwrap_command(spec: SandboxSpec, inner: list[str], scratch: Path) -> list[st
         source = _filtered_copy(where, inner_hidden, scratch / "packages", name) if inner_hidden else where
         b.ro(source, where)
     b.args += ["--dev", "/dev", "--proc", "/proc"]
-    b.args += ["--perms", "1777", "--size", str(spec.limits.tmp_mb * 2**20), "--tmpfs", "/tmp"]
-    b.dirs.add("/tmp")
     fonts = matplotlib_font_cache()
     if fonts is not None:  # MPLCONFIGDIR starts with the font list: matplotlib does not scan every font again
         b.args += ["--perms", "0777", "--dir", "/tmp/matplotlib"]
