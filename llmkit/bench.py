@@ -54,9 +54,9 @@ def bench_generate(config: str = "124M", prompt_tokens: int = 32, new_tokens: in
 
 
 def bench_train(config: str = "run", attentions=("mha",), precisions=("fp32",), steps: int = 8,
-                batch_size: int = 8, threads: int | None = None, seed: int = 123, model: str = "gpt-book") -> list[dict]:
-    """Training tokens/s (forward, backward, AdamW step) per attention plugin and precision, inside ``model``
-    (default the book's GPTModel, which takes any attention by name)."""
+                batch_size: int = 8, threads: int | None = None, seed: int = 123, model: str = "gpt") -> list[dict]:
+    """Training tokens/s (forward, backward, AdamW step) of ``model`` per attention and precision (the
+    book's GPTModel, ``gpt-book``, takes any attention plugin by name; the kit's ``gpt`` its own)."""
     from .devices import CPUDevice
     from .runconfig import ModelConfig
     from .training import lm_loss, make_optimizer

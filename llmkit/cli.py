@@ -218,12 +218,13 @@ def build_parser() -> argparse.ArgumentParser:
     t = bench_sub.add_parser("train", help="training tokens/s per attention plugin and precision")
     t.add_argument("--config", choices=["124M", "small", "run"], default="run",
                    help="model size: the 124M GPT, a small one, or llmkit run's default")
-    t.add_argument("--attention", default="mha,sdpa,gqa,sliding-window")
+    t.add_argument("--attention", default="mha", help="comma-separated attention names; mha is the model's own "
+                   "(the book's model takes any: --model gpt-book --attention mha,sdpa,gqa,sliding-window)")
     t.add_argument("--precision", default="fp32,bf16")
     t.add_argument("--steps", type=int, default=8)
     t.add_argument("--batch-size", type=int, default=8)
     t.add_argument("--threads", type=int, default=None)
-    t.add_argument("--model", default="gpt-book", help="the model the attentions run in (gpt takes mha or sdpa only)")
+    t.add_argument("--model", default="gpt", help="the model to train (see llmkit plugins --family models)")
     t.set_defaults(func=cmd_bench_train)
     from .course_cli import add_bench_grade_parser
 
