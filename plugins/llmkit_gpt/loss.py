@@ -36,15 +36,20 @@ class LinearCrossEntropy(torch.autograd.Function):
             x_c, keep_c = x[start:stop], keep[start:stop]  # (C, E), (C,)
             t_c = targets[start:stop].clamp(min=0).unsqueeze(1)  # (C, 1); ignored rows point at id 0
             logits = (x_c @ weight.t()).float()  # (C, V): only this block of rows, upcast for the softmax
-            lse = torch.logsumexp(logits, dim=1, keepdim=True)  # (C, 1)
-            picked = logits.gather(1, t_c)  # (C, 1)
+            picked = logits.gather(1, t_c)  # (C, 1) the target's logit
+            top = logits.amax(dim=1, keepdim=True)  # (C, 1)
+            # exp(l - top) is a denormal below e^-87, and CPUs compute denormals about 100x slower;
+            # with a wide spread of logits (a confident model, a tied head) that costs seconds per step.
+            # Clamping changes probabilities below 1e-38 only. In place: the logits are done with.
+            probs = logits.sub_(top).clamp_(min=-87.0).exp_()  # (C, V) unnormalised softmax
+            norm = probs.sum(dim=1, keepdim=True)  # (C, 1)
+            lse = top + norm.log()  # (C, 1) log-sum-exp of the logits
             total = total + ((lse - picked).squeeze(1) * keep_c).sum()
             if want_x or want_w:
-                # d loss / d logits = (softmax - onehot) / n_kept, zero on ignored rows. Computed in
-                # place: the logits of this block are not needed any more.
-                grad = logits.sub_(lse).exp_()  # (C, V) softmax
-                grad.scatter_add_(1, t_c, torch.full_like(picked, -1.0))
-                grad.mul_((keep_c.unsqueeze(1) / n_kept))
+                # d loss / d logits = (softmax - onehot) / n_kept on kept rows, 0 on ignored ones
+                row_weight = keep_c.unsqueeze(1) / n_kept  # (C, 1)
+                grad = probs.mul_(row_weight / norm)  # (C, V)
+                grad.scatter_add_(1, t_c, -row_weight)
                 grad = grad.to(x.dtype) if x.dtype != torch.float32 else grad
                 if want_x:
                     grad_x[start:stop] = grad @ weight.to(grad.dtype)  # (C, E)
@@ -61,7 +66,7 @@ class LinearCrossEntropy(torch.autograd.Function):
                 None if grad_w is None else grad_w * grad_loss, None, None, None)
 
 
-def linear_cross_entropy(x, weight, targets, chunk_rows=256, ignore_index=IGNORE_INDEX):
+def linear_cross_entropy(x, weight, targets, chunk_rows=512, ignore_index=IGNORE_INDEX):
     """Cross-entropy of ``x @ weight.T`` against ``targets`` without materialising the logits.
 
     x (N, E) hidden states after the final norm, weight (V, E) the output head, targets (N,) ids or

@@ -49,7 +49,7 @@ class GPTConfig:
     drop_rate: float = 0.1
     qkv_bias: bool = False
     tie_weights: bool = False  # out_head.weight is tok_emb.weight
-    loss_chunk_rows: int = 256  # rows of logits alive at once in the training loss
+    loss_chunk_rows: int = 512  # rows of logits alive at once in the training loss (103 MB for GPT-2's vocab)
 
     @classmethod
     def from_cfg(cls, cfg: Mapping[str, Any]) -> "GPTConfig":
@@ -186,6 +186,9 @@ class GPT(nn.Module):
         self.out_head = nn.Linear(c.emb_dim, c.vocab_size, bias=False)
         if c.tie_weights:
             self.out_head.weight = self.tok_emb.weight  # (V, E), one tensor, two names in the state dict
+            # The book's N(0, 1) embedding as a head gives logits of std ~sqrt(emb_dim) and a first
+            # loss far above ln(vocab); GPT-2 started its tied matrix at N(0, 0.02).
+            nn.init.normal_(self.tok_emb.weight, std=0.02)
             self._register_load_state_dict_pre_hook(self._check_tied)
 
     @property
