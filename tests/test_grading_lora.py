@@ -233,3 +233,13 @@ def test_a_crashing_class_is_a_failed_check_not_a_crash():
     code = mutate(SOURCES["LoRALayer"], "return self.scaling * (x @ self.A @ self.B)", "return x @ self.B @ self.A")
     with pytest.raises(GradingError, match="raised RuntimeError"):
         check_lora_layer(solved(LoRALayer=code)["LoRALayer"])
+
+
+def test_layers_wrapped_with_another_class_are_named():
+    """A replace that wraps with someone else's LoRA class (e.g. the kit's) is not the exercise's."""
+    other = SOURCES["LinearWithLoRA"].replace("class LinearWithLoRA", "class TheirLoRA")
+    replace = SOURCES["replace_linear_with_lora"].replace("LinearWithLoRA(module, rank, alpha)",
+                                                          "TheirLoRA(module, rank, alpha)")
+    ns = solved(replace_linear_with_lora=other + replace)
+    with pytest.raises(GradingError, match="not your LinearWithLoRA"):
+        check_replace_linear_with_lora(ns["replace_linear_with_lora"])

@@ -452,6 +452,13 @@ def _check_replace(fn):
                                         "layers")
     if problem:
         raise GradingError(problem)
+    wrapper_cls = notebook_name(fn, "LinearWithLoRA")
+    if wrapper_cls is not None:
+        for path in (report["wrapped"][0], report["wrapped"][-1]):
+            layer = model.get_submodule(path)
+            if not isinstance(layer, wrapper_cls):
+                raise GradingError(f"after replace_linear_with_lora, {path} is a {type_name(layer)}, not your "
+                                   "LinearWithLoRA: wrap each layer with the class from the exercise above.")
 
 
 @single_threaded
