@@ -1,4 +1,5 @@
-"""The kit's and the reference's models, decoders and devices through their conformance suites.
+"""The kit's and the reference's models, decoders and devices through their conformance suites
+(the kit's GPT and its static-cache decoder are plugins/llmkit_gpt's).
 
 (Tokenizers, samplers, attention and strategies run theirs in test_tokenizers, test_samplers,
 test_attention_* and test_finetune_strategies; the toy plugin's in test_hooks.)
@@ -52,6 +53,15 @@ class TestKVCacheDecoder(BaseDecoderTests):
 
 class TestKVCacheDecoderOnTheBooksGPT(TestKVCacheDecoder):
     model_name = "gpt-book"
+
+
+@pytest.mark.skipif(KIT_MODEL != "gpt", reason="plugins/llmkit_gpt is not installed yet")
+class TestStaticCacheDecoder(BaseDecoderTests):
+    decodes_any_model = False  # made for GPTs with trf_blocks[i].att; it says so for any other model
+
+    @pytest.fixture
+    def decoder(self):
+        return llmkit.get("decoders", "static-cache").factory
 
 
 class TestBookDecoder(BaseDecoderTests):

@@ -1,8 +1,10 @@
 """Conformance suite for the ``decoders`` family (``llmkit.contracts.Decoder``).
 
 Needs a ``decoder`` fixture: the registered decoder, a function with the book's ``generate``
-signature. Tune with ``model_name``: the registered model decoded with (default ``gpt``, the kit's).
-Greedy decoding must give exactly the ids of the plain loop below (argmax over the whole window).
+signature. Tune with ``model_name``: the registered model decoded with (default ``gpt``, the kit's),
+and ``decodes_any_model``: False for a decoder made for models with a KV cache, which must then
+refuse any other model in one line. Greedy decoding must give exactly the ids of the plain loop
+below (argmax over the whole window).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class NoCache(torch.nn.Module):
 
 class BaseDecoderTests:
     model_name = "gpt"
+    decodes_any_model = True
 
     def model(self, seed=0):
         torch.manual_seed(seed)
@@ -82,9 +85,15 @@ class BaseDecoderTests:
         assert torch.equal(decoder(model, prompt, 6, CFG["context_length"], temperature=2.0, top_k=1), greedy)
 
     def test_decodes_a_model_without_a_cache(self, decoder):
+        from llmkit.errors import LLMKitError
+
         model = self.model()
         plain = NoCache(model).eval()
         prompt = self.prompt()
+        if not self.decodes_any_model:
+            with pytest.raises(LLMKitError):
+                decoder(plain, prompt, 5, CFG["context_length"])
+            return
         assert torch.equal(decoder(plain, prompt, 5, CFG["context_length"]),
                            plain_greedy(model, prompt, 5, CFG["context_length"]))
 
