@@ -223,8 +223,9 @@ def hf_gpt2_from(model, cfg: dict):
 
 def bench_generate(batch_size: int = 1, prompt_tokens: int = 32, new_tokens: int = 64, rounds: int = 3,
                    threads: int | None = None, seed: int = 123, cfg: dict | None = None,
-                   extra: tuple = ("bf16", "int8"), hf: bool = True, log=None) -> dict:
-    """Greedy decoding tokens/s: production (fp32, and bf16/int8 copies), the reference, and HF."""
+                   extra: tuple = ("bf16", "int8"), hf: bool = True, lookup: int = 8, log=None) -> dict:
+    """Greedy decoding tokens/s: production (fp32, with prompt lookup, bf16/int8 copies), the
+    reference, and HF."""
     from llmkit_gpt import generate, quantize_for_decoding  # the production decoder and its copies
 
     if threads:
@@ -260,6 +261,8 @@ def bench_generate(batch_size: int = 1, prompt_tokens: int = 32, new_tokens: int
             paths["transformers GPT2 generate"] = hf_generate
         except ImportError:
             skipped.append({"path": "transformers", "reason": "transformers is not installed (pip install -e '.[dev]')"})
+    if lookup:
+        paths[f"gpt fp32 + lookup {lookup}"] = lambda: generate(model, prompt, new_tokens, lookup=lookup)
     copies = {d: quantize_for_decoding(model, d) for d in extra}
     for d, copy in copies.items():
         paths[f"gpt {d} copy"] = (lambda c=copy: generate(c, prompt, new_tokens))
@@ -345,6 +348,7 @@ def main(argv=None) -> int:
     g.add_argument("--new-tokens", type=int, default=64)
     g.add_argument("--rounds", type=int, default=3)
     g.add_argument("--copies", default="bf16,int8", help="lighter decoding copies to time too ('' for none)")
+    g.add_argument("--lookup", type=int, default=8, help="also time prompt-lookup decoding with this many guesses (0: no)")
     g.add_argument("--no-hf", action="store_true")
     for p in (t, g):
         p.add_argument("--threads", type=int, default=None)
@@ -357,7 +361,7 @@ def main(argv=None) -> int:
     else:
         copies = tuple(c for c in args.copies.split(",") if c)
         result = bench_generate(args.batch_size, args.prompt_tokens, args.new_tokens, args.rounds, args.threads,
-                                extra=copies, hf=not args.no_hf, log=log)
+                                extra=copies, hf=not args.no_hf, lookup=args.lookup, log=log)
         show = print_generate
     if args.json:
         print(json.dumps(result, indent=2, default=str))

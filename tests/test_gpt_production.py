@@ -330,3 +330,36 @@ def test_the_books_generate_runs_the_production_model_with_its_own_cache():
     prompt = ids(batch=2, tokens=5)
     want = book_generate(book, prompt, 14, 16, use_cache=True)
     assert torch.equal(book_generate(ours, prompt, 14, 16, use_cache=True), want)
+
+
+@pytest.mark.parametrize("guesses", [1, 8])
+def test_prompt_lookup_gives_exactly_the_greedy_ids(guesses):
+    new_tokens = 40  # runs past the window of 16 twice: guesses and rebuilds meet
+    for seed in range(2):
+        book, ours = pair(seed=seed)
+        prompt = ids(batch=2, tokens=6, seed=seed)
+        want = book_generate(book, prompt, new_tokens, 16, use_cache=True)
+        assert torch.equal(generate(ours, prompt, new_tokens, lookup=guesses), want)
+
+
+def test_prompt_lookup_stops_at_eos_like_the_book():
+    book, ours = pair()
+    prompt = ids(batch=1, tokens=6)
+    eos = book_generate(book, prompt, 12, 16)[0, 10].item()
+    want = book_generate(book, prompt, 30, 16, eos_id=eos)
+    assert torch.equal(generate(ours, prompt, 30, eos_id=eos, lookup=4), want)
+
+
+def test_lookup_draft_follows_the_latest_repeat_of_the_last_ngram():
+    from llmkit_gpt.generate import lookup_draft
+
+    assert lookup_draft(torch.tensor([5, 1, 2, 3, 9, 1, 2, 3, 7, 8, 1, 2, 3]), 2) == [7, 8]
+    assert lookup_draft(torch.tensor([4, 4]), 3) == [4]
+    assert lookup_draft(torch.tensor([1, 2, 3]), 3) == []
+
+
+def test_prompt_lookup_refuses_sampling_in_one_line():
+    _, ours = pair()
+    with pytest.raises(LLMKitError, match="greedy") as err:
+        generate(ours, ids(batch=1, tokens=4), 5, temperature=0.7, lookup=4)
+    assert "\n" not in str(err.value)

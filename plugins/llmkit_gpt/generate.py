@@ -79,8 +79,12 @@ class StaticKVCache:
         return self.layers[0].length if self.layers else 0
 
     def reset(self) -> None:
+        self.truncate(0)
+
+    def truncate(self, length: int) -> None:
+        """Forget every token from position ``length`` on (their buffers are simply overwritten later)."""
         for layer in self.layers:
-            layer.length = 0
+            layer.length = min(layer.length, length)
 
 
 def pad_prompts(prompts, pad_id=0):
@@ -117,13 +121,41 @@ def _last_logits(model, idx, cache):
     return model(idx, kv_cache=cache)[:, -1]  # any model that takes the book's kv_cache
 
 
+def _all_logits(model, idx, cache):
+    """Logits (B, T, V) of every position of a chunk fed after the cache."""
+    if hasattr(model, "hidden"):
+        return model.out_head(model.hidden(idx, kv_cache=cache))
+    return model(idx, kv_cache=cache)
+
+
+def lookup_draft(ids, k, ngram=3):
+    """Up to ``k`` ids that followed the latest earlier occurrence of the sequence's last n-gram.
+
+    Prompt lookup: text often repeats itself (names, code, a quoted input, a greedy loop), so what
+    came after the same few tokens before is a free guess at what comes next. n runs from ``ngram``
+    down to 1; no match gives [].
+    """
+    seq = ids.tolist()
+    for n in range(min(ngram, len(seq) - 1), 0, -1):
+        tail = seq[-n:]
+        for start in range(len(seq) - n - 1, -1, -1):
+            if seq[start:start + n] == tail:
+                return seq[start + n:start + n + k]
+    return []
+
+
 @torch.inference_mode()
 def generate(model, idx, max_new_tokens, context_size=None, temperature=0.0, top_k=None, eos_id=None,
-             prompt_lengths=None):
+             prompt_lengths=None, lookup=0):
     """Append up to ``max_new_tokens`` ids to ``idx`` (B, T); the book's ``generate`` with a KV cache.
 
     ``prompt_lengths`` (B,) marks ``idx`` as left-padded prompts of those lengths (see
     ``pad_prompts``); then the prompt plus the new tokens must fit in the context.
+
+    ``lookup=k`` (greedy only) guesses up to k next ids by prompt lookup and checks them all in one
+    forward pass: the ids the model itself would pick are kept, the first wrong guess and what follows
+    are dropped. The result is the greedy result; what changes is how many tokens one pass reading
+    all the weights produces.
     """
     context_size = min(context_size or model.context_length, model.context_length)
     batch, width = idx.shape
@@ -137,22 +169,47 @@ def generate(model, idx, max_new_tokens, context_size=None, temperature=0.0, top
             pad = None
         elif not hasattr(model, "hidden"):
             raise LLMKitError(f"{type(model).__name__} cannot mask padding; pass prompts of equal length.")
+    if lookup and (temperature != 0.0 or pad is not None):
+        raise LLMKitError("lookup works for greedy decoding (temperature 0) of prompts of equal length.")
     cache = StaticKVCache.for_model(model, batch, context_size, pad)
     logits = _last_logits(model, idx[:, -context_size:], cache)  # (B, V)
-    for i in range(max_new_tokens):
+    produced = 0
+    while produced < max_new_tokens:
         nxt = next_token(logits, temperature, top_k)  # (B, 1)
         if eos_id is not None and bool((nxt == eos_id).all()):
             break
         idx = torch.cat([idx, nxt], dim=1)
-        if i == max_new_tokens - 1:
+        produced += 1
+        if produced == max_new_tokens:
             break  # the next logits would never be used
         if cache.offset + 1 > context_size:
             # The window is full: the book's generate crops the prompt, which shifts every position,
             # so the cache is rebuilt from the cropped window to give exactly its ids.
             cache.reset()
             logits = _last_logits(model, idx[:, -context_size:], cache)
-        else:
+            continue
+        room = min(lookup, max_new_tokens - produced, context_size - cache.offset - 1)
+        drafts = [lookup_draft(row, room) for row in idx] if room > 0 else []
+        guess = min((len(d) for d in drafts), default=0)  # every row checks the same number
+        if guess == 0:
             logits = _last_logits(model, nxt, cache)
+            continue
+        draft = torch.tensor([d[:guess] for d in drafts], device=idx.device)  # (B, g)
+        start = cache.offset
+        chunk_logits = _all_logits(model, torch.cat([nxt, draft], dim=1), cache)  # (B, g+1, V)
+        picks = chunk_logits.argmax(dim=-1)  # (B, g+1): the model's own choice after each position
+        agree = (picks[:, :guess] == draft).long().cumprod(dim=1).sum(dim=1)  # (B,) leading matches
+        accepted = int(agree.min())
+        for j in range(accepted):
+            tok = draft[:, j:j + 1]  # the model's own greedy choice here, so the book's too
+            if eos_id is not None and bool((tok == eos_id).all()):
+                return idx
+            idx = torch.cat([idx, tok], dim=1)
+            produced += 1
+            if produced == max_new_tokens:
+                return idx
+        cache.truncate(start + 1 + accepted)  # drop the keys of rejected guesses
+        logits = chunk_logits[:, accepted]  # (B, V): the next greedy pick follows the last kept id
     return idx
 
 
