@@ -4,8 +4,6 @@ import os
 import subprocess
 import sys
 
-from tests.tiny import KIT_MODEL
-
 
 def llmkit(*args, env=None):
     return subprocess.run([sys.executable, "-m", "llmkit.cli", *args], capture_output=True, text=True,
@@ -20,12 +18,11 @@ def test_plugins_lists_every_family_with_provider_and_doc():
         assert family in out
     lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ")}
     for name in ("gpt2", "bpe", "char", "char-book", "simple-v1", "simple-v2", "sentencepiece", "sliding-window",
-                 "random-block", "random-block-book", "mha", "sdpa", "gqa", KIT_MODEL, "gpt-book", "kv-cache", "book"):
+                 "random-block", "random-block-book", "mha", "sdpa", "gqa", "gpt", "gpt-book", "kv-cache", "book"):
         assert name in lines, f"{name} missing from llmkit plugins"
     assert "llmkit 0.1.0" in lines["sdpa"] and "scaled_dot_product_attention" in lines["sdpa"]
     assert lines["gpt-book"].split()[1] == "reference" and lines["kv-cache"].split()[1] == "llmkit_generate"
-    if KIT_MODEL == "gpt":
-        assert lines["gpt"].split()[1] == "llmkit_gpt"
+    assert lines["gpt"].split()[1] == "llmkit_gpt"
     assert "tokenizers (7)" in out and "attention (4)" in out and "samplers (4)" in out
 
 
@@ -42,7 +39,7 @@ def test_plugins_family_filter_and_unknown_family():
 
 def test_bench_generate_prints_tokens_per_second_and_identity():
     result = llmkit("bench", "generate", "--config", "small", "--new-tokens", "8", "--prompt-tokens", "8",
-                    "--model", KIT_MODEL)
+                    "--model", "gpt")
     assert result.returncode == 0, result.stderr
     assert "no cache" in result.stdout and "kv-cache" in result.stdout and "book" in result.stdout
     assert "identical tokens: yes" in result.stdout

@@ -12,7 +12,6 @@ import llmkit
 from llmkit.testing.decoders import BaseDecoderTests
 from llmkit.testing.devices import BaseDeviceTests
 from llmkit.testing.models import BaseModelTests
-from tests.tiny import KIT_MODEL
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -24,7 +23,6 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-@pytest.mark.skipif(KIT_MODEL != "gpt", reason="plugins/llmkit_gpt is not installed yet")
 class TestGPT(BaseModelTests):
     registered_name = "gpt"
     atol = 2e-5  # fused kernels sum in another order than the book's modules
@@ -44,8 +42,6 @@ class TestBookGPT(BaseModelTests):
 
 
 class TestKVCacheDecoder(BaseDecoderTests):
-    model_name = KIT_MODEL
-
     @pytest.fixture
     def decoder(self):
         return llmkit.get("decoders", "kv-cache").factory
@@ -55,7 +51,6 @@ class TestKVCacheDecoderOnTheBooksGPT(TestKVCacheDecoder):
     model_name = "gpt-book"
 
 
-@pytest.mark.skipif(KIT_MODEL != "gpt", reason="plugins/llmkit_gpt is not installed yet")
 class TestStaticCacheDecoder(BaseDecoderTests):
     decodes_any_model = False  # made for GPTs with trf_blocks[i].att; it says so for any other model
 

@@ -14,7 +14,6 @@ from llmkit.lora import LoRALinear
 from llmkit.testing.strategies import BaseStrategyTests
 from llmkit_solutions.classification import calc_accuracy_loader, calc_loss_batch_classification, classify_review
 from llmkit_solutions.gpt import GPT_CONFIG_124M, GPTModel
-from tests.tiny import KIT_MODEL
 
 STRATEGIES = ("full", "lora", "classification", "feature-extraction", "adapter")
 TINY = dict(vocab_size=64, context_length=16, emb_dim=32, n_heads=2, n_layers=2, drop_rate=0.0, qkv_bias=False)
@@ -296,14 +295,12 @@ def test_the_kits_strategies_match_the_books_recipes(name):
 
 
 class TestFull(BaseStrategyTests):
-    model_name = KIT_MODEL
     @pytest.fixture
     def strategy_factory(self):
         return llmkit.get("finetune_strategies", "full").factory
 
 
 class TestLoRA(BaseStrategyTests):
-    model_name = KIT_MODEL
     options = {"rank": 2, "alpha": 4}
 
     @pytest.fixture
@@ -312,14 +309,12 @@ class TestLoRA(BaseStrategyTests):
 
 
 class TestClassification(BaseStrategyTests):
-    model_name = KIT_MODEL
     @pytest.fixture
     def strategy_factory(self):
         return llmkit.get("finetune_strategies", "classification").factory
 
 
 class TestFeatureExtraction(BaseStrategyTests):
-    model_name = KIT_MODEL
     options = {"hidden": 8}
 
     @pytest.fixture
@@ -328,7 +323,6 @@ class TestFeatureExtraction(BaseStrategyTests):
 
 
 class TestAdapter(BaseStrategyTests):
-    model_name = KIT_MODEL
     options = {"bottleneck": 4}
 
     @pytest.fixture

@@ -13,9 +13,7 @@ import sys
 
 import pytest
 
-from tests.tiny import KIT_MODEL, tiny_args
-
-pytestmark = pytest.mark.skipif(KIT_MODEL != "gpt", reason="the kit's own GPT (plugins/llmkit_gpt) is not installed yet")
+from tests.tiny import tiny_args
 
 WITHOUT_ANSWERS = """
 import sys

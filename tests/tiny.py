@@ -1,18 +1,12 @@
 """A run config small enough for tests: seconds, not minutes."""
 
-import importlib.util
-
-# The kit's production GPT (plugins/llmkit_gpt, model "gpt") is written in parallel; until it is
-# installed, the tests run the book's GPTModel under its reference name instead.
-KIT_MODEL = "gpt" if importlib.util.find_spec("llmkit_gpt") else "gpt-book"
-
 TINY_SETTINGS = [
     "model.emb_dim=32", "model.n_heads=2", "model.n_layers=2", "model.context_length=32", "model.drop_rate=0.1",
     "tokenizer.vocab_size=300", "sampler.batch_size=8", "sampler.batches_per_epoch=10", "train.lr=0.01",
     "train.epochs=2", "train.eval_every=4", "train.eval_batches=2", "train.checkpoint_every=4",
     "train.warmup_steps=3", "train.sample_tokens=8", "device.name=cpu", "run.threads=1",
     # Only pretraining: the fine-tuning stages have their own tests (test_finetune_cli.py).
-    'run.stages=["pretrain"]', f'model.name="{KIT_MODEL}"',
+    'run.stages=["pretrain"]',
 ]
 
 
