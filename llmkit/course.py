@@ -133,7 +133,8 @@ def release(course_root: Path | None = None, only: list[str] | None = None, forc
     if only:
         missing = [a for a in only if a not in ready]
         if missing:
-            raise LLMKitError(f"{', '.join(missing)} not built yet; run `llmkit course build {' '.join(missing)}` first.")
+            raise LLMKitError(f"{', '.join(missing)} not built yet; "
+                              f"run `llmkit course build {' '.join(missing)}` first.")
     names = only or ready
     done = {"released": [], "already": [], "not_built": [a for a in assignments(course_root) if a not in ready]}
     with _in_dir(course_root):
