@@ -14,7 +14,8 @@ from typing import Any, Iterable
 
 # Modules whose objects are exercise answers: a graded object may not come from or lean on them.
 REFERENCE_MODULES = ("llmkit_solutions", "llmkit_sdpa", "llmkit_gqa", "llmkit_sliding_window",
-                     "llmkit.finetune", "llmkit.training", "llmkit.evaluation")
+                     "llmkit.finetune", "llmkit.training", "llmkit.evaluation", "llmkit.lora",
+                     "llmkit.finetune_data", "llmkit_gpt", "llmkit_generate", "llmkit_samplers", "llmkit_tokenizers")
 
 
 
