@@ -102,6 +102,13 @@ def answer_modules(names: set[str]) -> set[str]:
     return found
 
 
+def _english_name(assignment: str) -> str:
+    """04-attention-es -> 04-attention: an edition hides the same answers as its English assignment."""
+    from llmkit.i18n.edition import base_assignment
+
+    return base_assignment(assignment)[0]
+
+
 def _bounded_context(context):
     """Sockets made from this context drop a peer that sends one message bigger than MAX_REPLY_BYTES."""
     context.setsockopt(zmq.MAXMSGSIZE, MAX_REPLY_BYTES)
@@ -181,7 +188,7 @@ class TrustedExecute(Execute):
         assignment = info.get("assignment", "")
         self._instructor = self._instructor_cells(info)
         self._hidden = answer_modules(graded_names(self._instructor.values())) | \
-            set(self.hidden_modules.get(assignment, []))
+            set(self.hidden_modules.get(_english_name(assignment), []))
         self._dead = None
         self._output_used = {}
         self._trusted_base = self._locked_imports(nb)
