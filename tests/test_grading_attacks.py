@@ -14,6 +14,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -108,8 +109,10 @@ def _tampered(root: Path, how: str):
 
 
 def _sandbox_processes() -> list[str]:
+    """Processes of sandbox user ids started from this test's Python (other graders on the machine aside)."""
     out = subprocess.run(["ps", "-eo", "uid=,pid=,args="], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if line.split() and int(line.split()[0]) >= 200000]
+    return [line for line in out.splitlines()
+            if line.split() and int(line.split()[0]) >= 200000 and sys.prefix in line]
 
 
 @pytest.fixture(scope="module")
@@ -152,6 +155,7 @@ def attacked(tmp_path_factory):
     outcomes = {}
     for student in students:
         outcomes[student] = course.grade(root, ASSIGNMENT, student=student)
+        outcomes[student]["failed_pairs"] = {(f[0], f[1]) for f in outcomes[student].get("failed", [])}
     # The controls again, after every attack: nothing may have persisted.
     course_sim.submit(root, "solution-after", ASSIGNMENT, course_sim.solved(root, ASSIGNMENT))
     course_sim.submit(root, "untouched-after", ASSIGNMENT, course_sim.untouched(root, ASSIGNMENT))
@@ -193,6 +197,9 @@ def test_controls_keep_their_scores_before_and_after(attacked):
 def test_max_points_come_from_the_gradebook(attacked):
     _, full = _total(attacked["root"], "solution")
     for student in ("tamper-points-raised", "tamper-duplicate-grade-id"):
+        outcome = attacked["outcomes"][student]
+        if (student, ASSIGNMENT) in outcome["failed_pairs"]:
+            continue  # nbgrader refused the notebook outright: nothing recorded, nothing earned
         assert _total(attacked["root"], student)[1] == full
 
 
