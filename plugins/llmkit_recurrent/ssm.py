@@ -57,9 +57,10 @@ class SelectiveSSM(nn.Module):
         decay = torch.exp(delta.unsqueeze(-1) * A)  # (B, T, D, N)
         write = (delta * u).unsqueeze(-1) * Bm.unsqueeze(2)  # (B, T, D, N)
         ys = []
-        for t in range(T):  # the sequential scan
-            h = decay[:, t] * h + write[:, t]  # (B, D, N)
-            ys.append((h * Cm[:, t].unsqueeze(1)).sum(-1))  # (B, D)
+        # unbind once: indexing [:, t] in the loop would make backward add T full-size zero tensors
+        for a_t, b_t, c_t in zip(decay.unbind(1), write.unbind(1), Cm.unbind(1)):  # the sequential scan
+            h = a_t * h + b_t  # (B, D, N)
+            ys.append((h * c_t.unsqueeze(1)).sum(-1))  # (B, D)
         y = torch.stack(ys, dim=1) + u * self.D_skip  # (B, T, D)
         y = y * F.silu(z)
         new_state = (u_padded[:, :, -(self.kernel - 1):].detach(), h.detach())
