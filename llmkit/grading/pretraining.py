@@ -192,9 +192,18 @@ def graded_with_fallback(check, student, references: dict):
             try:
                 return check(swapped, isolated=True)
             except GradingError as isolated:
-                if isinstance(isolated.__cause__, (AttributeError, TypeError, NameError)):
+                if _interface_error(isolated.__cause__):
                     raise own from None
                 raise isolated from None
+
+
+def _interface_error(exc) -> bool:
+    """The student's code used its own helper's interface (an attribute, an argument) that the reference lacks."""
+    kinds = (AttributeError, TypeError, NameError)
+    if isinstance(exc, kinds):
+        return True
+    # A lent reference that refuses a use answers the kernel with RuntimeError("AttributeError: ...").
+    return isinstance(exc, RuntimeError) and str(exc).partition(":")[0] in {kind.__name__ for kind in kinds}
 
 
 def single_threaded(check):
