@@ -48,7 +48,7 @@ class RecipeConfig:
     strategies: list = field(default_factory=lambda: list(STRATEGIES))
     epochs: int = 0  # 0: each strategy's own (2; 10 for the cheap feature-extraction head)
     batch_size: int = 16
-    max_train_examples: int = 200  # > 0: train on the first N only; 200 keeps 2 CPU cores to minutes (0: all)
+    max_train_examples: int = 96  # > 0: train on the first N only; 96 keeps 2 CPU cores to minutes (0: all)
     seed: int = 123
 
 
