@@ -5,7 +5,8 @@ fp32 on one two-core EPYC (AVX-512 BF16), 0.84x on a Xeon without AMX, and at a 
 on an EPYC with AVX2 only, where every bf16 matmul is emulated. So the first time a choice is needed
 the kit measures it, in a few seconds, and keeps the result per machine (CPU model and flags, or GPU
 name and capability), thread count and torch version in ``~/.cache/llmkit/calibration.json``
-(``$LLMKIT_CALIBRATION`` names another file):
+(``$LLMKIT_CALIBRATION`` names another file; ``off`` measures nothing and keeps the static defaults:
+fp32 on a CPU, bf16 or fp16 on a GPU, no compile):
 
 - precision: the GEMM rate in fp32 and bf16, then, where the hardware has native bf16, a tiny
   training step in each; bf16 is chosen only when the hardware has it *and* the step is >= 10% faster.
@@ -294,8 +295,22 @@ def calibration(device: Any = "cpu", parts=("precision",), refresh: bool = False
 # --------------------------------------------------------------------------- the choices
 
 
+def calibration_off() -> bool:
+    return os.environ.get(CACHE_ENV, "").strip().lower() == "off"
+
+
+def static_precision(device: Any = "cpu") -> str:
+    """The choice without measuring: fp32 on a CPU or Apple GPU, bf16 (else fp16) on a CUDA GPU."""
+    dev = _device(device)
+    if dev.type == "cuda":
+        return "bf16" if bf16_capability(dev)[0] else "fp16"
+    return "fp32"
+
+
 def choose_precision(device: Any = "cpu") -> str:
     """"fp32", "bf16" or "fp16" for training on ``device``, measured once here and cached."""
+    if calibration_off():
+        return static_precision(device)
     # calibrate_precision never picks bf16 without native support, whatever the timings say.
     return calibration(device)["precision"]["choice"]
 
@@ -305,6 +320,8 @@ def choose_compile(device: Any = "cpu", steps: int | None = None, step_seconds: 
     """Whether ``torch.compile`` pays here: >= 10% faster per step, and, when the run's ``steps``
     and eager ``step_seconds`` are given, saving more than compiling costs. Compile time is scaled
     from the calibration model's by ``n_layers`` (dynamo traces every block)."""
+    if calibration_off():
+        return False
     record = calibration(device, parts=("compile",))["compile"]
     if not record.get("supported") or record["speedup"] < MIN_GAIN:
         return False

@@ -145,3 +145,15 @@ def test_a_read_only_cache_still_answers(monkeypatch, tmp_path, fake_timings):
     blocked.write_text("")
     monkeypatch.setenv(autotune.CACHE_ENV, str(blocked / "calibration.json"))  # parent is a file
     assert autotune.choose_precision("cpu") in ("fp32", "bf16")
+
+
+def test_calibration_off_measures_nothing_and_keeps_the_static_defaults(monkeypatch):
+    monkeypatch.setenv(autotune.CACHE_ENV, "off")
+
+    def must_not_measure(*args, **kwargs):
+        raise AssertionError("LLMKIT_CALIBRATION=off must not measure")
+
+    monkeypatch.setattr(autotune, "calibrate_precision", must_not_measure)
+    monkeypatch.setattr(autotune, "calibrate_compile", must_not_measure)
+    assert autotune.choose_precision("cpu") == "fp32"
+    assert autotune.choose_compile("cpu", steps=10**6, step_seconds=1.0) is False
