@@ -87,6 +87,11 @@ def cmd_grade(args) -> None:
     if args.no_sandbox:
         print("warning: grading WITHOUT the sandbox: student code can read and change this machine's files")
     csv = Path(args.csv) if args.csv else root / "grades.csv"
+    from .grading.parallel import have_dask
+
+    if args.workers is None and not args.cluster and not have_dask():
+        print("note: Dask is not installed, so notebooks are graded one at a time in this process; "
+              "pip install -e '.[grading]' for one worker per core")
     outcome = grade(root, args.assignment, args.student, csv, sandbox=not args.no_sandbox,
                     workers=args.workers, cluster=args.cluster, force=args.force)
     for line in _summary(outcome):

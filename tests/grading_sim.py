@@ -61,9 +61,10 @@ def submit_all(root: Path) -> list[str]:
     return sorted(students(root))
 
 
-def cell_grades(root: Path) -> dict:
-    """student -> {grade_id: (points, max points)} for every graded submission."""
-    return {s: course.grade_cells(root, ASSIGNMENT, s) for s, a in course.submitted(root) if a == ASSIGNMENT}
+def cell_grades(root: Path, students=None) -> dict:
+    """student -> {grade_id: (points, max points)} for every submission (or these students')."""
+    return {s: course.grade_cells(root, ASSIGNMENT, s) for s, a in course.submitted(root)
+            if a == ASSIGNMENT and (students is None or s in students)}
 
 
 def check_expected(grades: dict) -> None:

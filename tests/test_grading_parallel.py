@@ -73,7 +73,7 @@ def test_two_workers_match_and_a_killed_coordinator_loses_nothing(sequential, tm
     recorded = {e["student"] for e in _log_entries(root)}
     assert recorded, "the coordinator recorded nothing before it was killed"
     _, _, expected = sequential
-    after_kill = cell_grades(root)
+    after_kill = cell_grades(root, recorded)
     for student in recorded:
         assert after_kill[student] == expected[student], f"{student}'s recorded grade was lost or changed"
 
@@ -128,3 +128,16 @@ def test_a_failed_worker_records_nothing(sequential, tmp_path, monkeypatch):
     assert ("unlucky", ASSIGNMENT) not in {(r["student"], r["assignment"]) for r in course.scores(root)}
     assert "unlucky" not in {e["student"] for e in _log_entries(root)}
     assert "unlucky,,,,04-attention" not in (root / "grades.csv").read_text()
+
+
+def test_the_grading_log_survives_a_torn_last_line(tmp_path):
+    log = parallel.GradingLog(tmp_path)
+    log.append(student="ada", assignment=ASSIGNMENT, hash="h1", score=3)
+    log.append(student="ada", assignment=ASSIGNMENT, hash="h2", score=5)  # graded again: the last one wins
+    log.append(student="bob", assignment=ASSIGNMENT, hash="h3", score=1)
+    with open(log.path, "a") as out:
+        out.write('{"student": "cy", "assignment": "04-att')  # the coordinator died mid-line
+    assert set(log.entries()) == {("ada", ASSIGNMENT), ("bob", ASSIGNMENT)}
+    assert log.entries()["ada", ASSIGNMENT]["hash"] == "h2"
+    log.append(student="dan", assignment=ASSIGNMENT, hash="h4", score=2)  # the next run starts a fresh line
+    assert set(log.entries()) == {("ada", ASSIGNMENT), ("bob", ASSIGNMENT), ("dan", ASSIGNMENT)}

@@ -95,8 +95,12 @@ class GradingLog:
 
     def append(self, **entry) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as out:
-            out.write(json.dumps(entry, sort_keys=True) + "\n")
+        with open(self.path, "a+b") as out:
+            torn = False
+            if out.seek(0, os.SEEK_END) > 0:  # a line cut by a killed coordinator: start a fresh one
+                out.seek(-1, os.SEEK_END)
+                torn = out.read(1) != b"\n"
+            out.write((("\n" if torn else "") + json.dumps(entry, sort_keys=True) + "\n").encode())
             out.flush()
             os.fsync(out.fileno())
 
@@ -377,13 +381,15 @@ def grade_all(course_root: Path, nbapi, todo, workers: int, cluster: str | None 
 
     log = GradingLog(course_root)
     outcome = Outcome(seconds=dict.fromkeys((*worker.STAGES, "prepare", "record"), 0.0))
+    if not todo:
+        return outcome
     started = time.perf_counter()
     threads = 0 if cluster else max(1, cores() // max(workers, 1))
     sanitizer = Sanitizer(nbapi, threads=threads)
     queue = list(todo)
     hashes = {(s, a): h for s, a, h in todo}
-    bar = tqdm(total=len(todo), desc="grade", unit="submission", disable=not progress or not todo)
-    with pool(workers, cluster) as (executor, slots):
+    with pool(workers, cluster) as (executor, slots), \
+            tqdm(total=len(todo), desc="grade", unit="submission", disable=not progress or not todo) as bar:
         outcome.workers = cluster or (f"{workers} local worker(s)" if workers else "this process")
         running: dict = {}
         while queue or running:
@@ -407,7 +413,6 @@ def grade_all(course_root: Path, nbapi, todo, workers: int, cluster: str | None 
                 student, assignment = running.pop(future)
                 _finish(nbapi, log, outcome, future, student, assignment, hashes[student, assignment], after_record)
                 bar.update()
-    bar.close()
     outcome.wall_seconds = time.perf_counter() - started
     return outcome
 
