@@ -60,3 +60,19 @@ def test_the_strategies_apply(strategy):
     tuned = llmkit.create("finetune_strategies", strategy)
     out = tuned.prepare(model, "classification", num_classes=2)(torch.tensor([[1, 2, 3]]))
     assert out.shape == (1, 3, 2)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["lstm", "ssm"])
+def test_llmkit_run_trains_them_by_name(name, tmp_path):
+    """``llmkit run --set model.name=lstm``: the run's data, trainer, samples and report, unchanged."""
+    from llmkit.run import run
+    from llmkit.runconfig import load_run_config
+    from tests.tiny import TINY_SETTINGS
+
+    cfg = load_run_config(None, [*TINY_SETTINGS, f'model.name="{name}"', "train.epochs=1"])
+    run_dir, results = run(cfg, tmp_path / "run", show_progress=False)
+    summary = results[0].summary
+    assert summary["final_val_loss"] < summary["initial_val_loss"]
+    assert {"checkpoint.pt", "report.md", "samples.md", "loss.png"} <= {p.name for p in run_dir.iterdir()}
+    assert f"{name}:" in (run_dir / "report.md").read_text()
