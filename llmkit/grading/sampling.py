@@ -90,6 +90,8 @@ def _reference_input_target_pair(token_ids, start, max_length):
 class _ReferenceDatasets:
     """The reference GPTDatasetV1, lent as a function while create_dataloader_v1 is checked.
 
+    It returns the reference's (input, target) windows as a plain list, which a DataLoader takes like any
+    map-style dataset: in the student's kernel the list arrives as data, so batching asks the grader nothing.
     A lent object cannot ask the kernel anything while the kernel waits for it, so the windows of a tokenizer
     that lives in the kernel come from the grader's own GPT-2 BPE; the tokenizers the student's loader
     passed are recorded and checked afterwards (``check_tokenizers``) to encode like GPT-2.
@@ -103,7 +105,8 @@ class _ReferenceDatasets:
         from llmkit_solutions.data_sampling import GPTDatasetV1
 
         self.tokenizers.append(tokenizer)
-        return GPTDatasetV1(txt, gpt2_encoding() if is_remote(tokenizer) else tokenizer, max_length, stride)
+        dataset = GPTDatasetV1(txt, gpt2_encoding() if is_remote(tokenizer) else tokenizer, max_length, stride)
+        return [dataset[i] for i in range(len(dataset))]
 
     def check_tokenizers(self, what: str) -> None:
         for tokenizer in self.tokenizers:
