@@ -97,6 +97,15 @@ class TrainingDashboard(LLMKitWidget):
     def __repr__(self) -> str:
         return f"TrainingDashboard({len(self.records)} events, {self.stats()})"
 
+    def show_final(self):
+        """After the run: display the finished curves, unless the live view is already on screen.
+
+        (Where widgets are off, e.g. nbgrader's Validate, nothing was displayed while training.)
+        """
+        if not self._shown:
+            self.show()
+        return self
+
     # ------------------------------------------------------------------ widget
     def refresh(self) -> None:
         """Redraw the live view now (the plot is otherwise redrawn at most every ``redraw_every`` s)."""

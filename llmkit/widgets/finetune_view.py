@@ -46,6 +46,9 @@ class FinetuneView(LLMKitWidget):
                 except LLMKitError as err:
                     rows.append({"strategy": label, "error": str(err)})
                     continue
+                except NotImplementedError:  # a student's strategy whose code is still to write
+                    rows.append({"strategy": label, "error": "not written yet", "unwritten": True})
+                    continue
                 rows.append({"strategy": label, "trainable": info["trainable"], "total": info["total"],
                              "frozen": info["total"] - info["trainable"], "added": info["added"]})
             self._cache[task] = rows
@@ -63,7 +66,8 @@ class FinetuneView(LLMKitWidget):
         ax.barh(labels, frozen, left=trainable, color="#cbd5e1", label="frozen")
         for y, row in enumerate(rows[::-1]):
             note = (f"{row['trainable']:,} trainable ({100 * row['trainable'] / max(row['total'], 1):.2f}%)"
-                    if "error" not in row else "not applicable to this task")
+                    if "error" not in row else "not written yet" if row.get("unwritten")
+                    else "not applicable to this task")
             ax.text(0, y, " " + note, va="center", fontsize=8)
         ax.set_xlabel("parameters")
         ax.set_title(f"task: {task}", fontsize=10, loc="left")
