@@ -40,16 +40,35 @@ c.TrustedExecute.sandbox = os.environ.get("LLMKIT_NO_SANDBOX") != "1"
 c.TrustedExecute.notebook_timeout = int(os.environ.get("LLMKIT_NOTEBOOK_TIMEOUT", "900"))
 c.TrustedExecute.timeout = c.Execute.timeout
 c.TrustedExecute.interrupt_on_timeout = True
+# The course's secret salt for the hidden checks' inputs: made on the first grade, kept beside this
+# file, never inside a sandbox. The kit's checks are public; with the salt, their inputs are not.
+c.TrustedExecute.salt_file = os.environ.get("LLMKIT_SALT_FILE") or os.path.join(os.path.dirname(__file__), ".llmkit-salt")
 # Answer equivalents the sandbox leaves out besides the reference modules of the graded names.
 c.TrustedExecute.hidden_modules = {
+    "01-tokenization": ["llmkit_tokenizers"],  # its char and BPE tokenizers answer exercises 3 and 4
+    "02-data-sampling": ["llmkit_samplers"],  # its windows and random blocks answer the dataset exercises
     "04-attention": ["llmkit_sdpa", "llmkit_gqa", "llmkit_sliding_window"],
     "05-gpt-architecture": ["llmkit_gpt"],
 }
-# Feedback shows diagnoses and the student's outputs, never hidden test code or grader tracebacks.
+# Feedback shows diagnoses and the student's outputs, never hidden test code or grader tracebacks;
+# the page opens with a summary per exercise (title, points, diagnosis), and every output wraps.
 c.GenerateFeedback.preprocessors = [
     "llmkit.grading.feedback.HideGraderInternals", "nbgrader.preprocessors.GetGrades",
-    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+    "llmkit.grading.feedback.SummarizeExercises", "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
+import importlib.util  # noqa: E402 - found without importing the kit (and torch) for every nbgrader command
+
+_package_dir = lambda name: os.path.dirname(importlib.util.find_spec(name).origin)  # noqa: E731
+c.HTMLExporter.template_name = "llmkit_feedback"  # llmkit/grading/templates/llmkit_feedback, on nbgrader's own
+c.HTMLExporter.extra_template_basedirs = [
+    os.path.join(_package_dir("llmkit"), "grading", "templates"),
+    os.path.join(_package_dir("nbgrader"), "server_extensions", "formgrader", "templates"),
+]
+# The Validate button and `nbgrader validate`: a failed test reads as its exercise and one sentence.
+from nbgrader.preprocessors import ClearOutput, Execute  # noqa: E402
+from llmkit.validate_summary import ValidateSummary  # noqa: E402
+
+c.Validator.preprocessors = [CheckCellMetadata, ClearOutput, Execute, ValidateSummary]
 
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearHiddenTests.begin_test_delimeter = "BEGIN HIDDEN TESTS"

@@ -14,6 +14,8 @@ COURSE = Path(__file__).resolve().parent.parent / "course"
 def copy_course(dest: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy(COURSE / "nbgrader_config.py", dest / "nbgrader_config.py")
+    # A fixed, non-zero salt: the hidden checks draw other inputs than their published seeds, the same in every run.
+    (dest / ".llmkit-salt").write_text("20261203")
     shutil.copytree(COURSE / "source", dest / "source")
     return dest
 
