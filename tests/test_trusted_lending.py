@@ -79,3 +79,30 @@ def test_record_forward_notes_mode_and_gradients_of_each_call(kernel):  # noqa: 
     found["evaluate_then_train"](model, torch.randn(2, 3))
     assert len(log.calls) == 2
     assert inspect.signature(found["evaluate_then_train"]).parameters.keys() == {"model", "x"}
+
+
+KEEPER_CODE = """
+kept = []
+
+def keep(f):
+    kept.append(f)
+    return f(2)
+
+def call_kept(x):
+    return kept[-1](x)
+"""
+
+
+def test_a_loan_ends_with_its_check_and_its_id_is_never_reused(kernel):  # noqa: F811
+    session, client = kernel
+    _run(client, KEEPER_CODE)
+    found = session.resolve(["keep", "call_kept"])
+    assert found["keep"](lambda x: x * 10) == 20  # during the check the student's code may use the loan
+    session.revoke_loans()  # what the trusted executor does when a test cell ends
+    session._lend(lambda x: -1)  # a later check lends something else: the old id must not reach it
+    try:
+        found["call_kept"](3)
+    except Exception as exc:  # noqa: BLE001 - the kernel's refusal arrives as the student's exception
+        assert "lent this object for one check only" in str(exc)
+    else:
+        raise AssertionError("a revoked loan still answered")

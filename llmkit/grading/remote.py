@@ -81,6 +81,7 @@ class KernelSession:
         self.max_reply_bytes = max_reply_bytes
         self.lent: dict[int, Any] = {}
         self._lent_ids: dict[int, int] = {}
+        self._next_lent = 0  # ids are never reused: a handle kept from a revoked loan reaches nothing new
         self._proxies: dict[int, RemoteObject] = {}
         self.dead: str | None = None
         self._seq = 0
@@ -97,9 +98,16 @@ class KernelSession:
             raise GradingError(f"the grader never lends classes or modules ({obj!r})")
         key = id(obj)
         if key not in self._lent_ids or self.lent.get(self._lent_ids[key]) is not obj:
-            self._lent_ids[key] = len(self.lent) + 1
-            self.lent[self._lent_ids[key]] = obj
+            self._next_lent += 1
+            self._lent_ids[key] = self._next_lent
+            self.lent[self._next_lent] = obj
         return {"$cb": self._lent_ids[key]}
+
+    def revoke_loans(self) -> None:
+        """End every loan: objects lent during one check answer no callback after it, so a student's
+        later code cannot keep a grader object (a reference helper, say) and call it for a later exercise."""
+        self.lent.clear()
+        self._lent_ids.clear()
 
     def _from_tag(self, tag: dict):
         if "$cb" in tag:  # one of ours, coming back
@@ -230,7 +238,9 @@ class KernelSession:
             ask = json.loads(text)
             if type(ask.get("grad")) is bool:  # under the kernel's no_grad() the lent object runs without gradients too
                 torch.set_grad_enabled(ask["grad"])
-            obj = self.lent[int(ask["cb"])]
+            obj = self.lent.get(int(ask["cb"]))
+            if obj is None:
+                raise LookupError("the grader lent this object for one check only; it is gone now")
             if ask.get("rng"):
                 wire.set_rng_state(ask["rng"])
             args = wire.decode(ask["payload"], self._from_tag)

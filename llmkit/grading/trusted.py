@@ -381,6 +381,7 @@ class TrustedExecute(Execute):
         finally:
             current_integrity.reset(token)
             current_session.reset(session_token)
+            self._session.revoke_loans()
         text = out.getvalue()
         return [_stream(text[:MAX_TRUSTED_OUTPUT])] if text else []
 
