@@ -60,6 +60,7 @@ import importlib.util  # noqa: E402 - found without importing the kit (and torch
 
 _package_dir = lambda name: os.path.dirname(importlib.util.find_spec(name).origin)  # noqa: E731
 c.HTMLExporter.template_name = "llmkit_feedback"  # llmkit/grading/templates/llmkit_feedback, on nbgrader's own
+c.HTMLExporter.template_file = "llmkit_feedback.html.j2"
 c.HTMLExporter.extra_template_basedirs = [
     os.path.join(_package_dir("llmkit"), "grading", "templates"),
     os.path.join(_package_dir("nbgrader"), "server_extensions", "formgrader", "templates"),

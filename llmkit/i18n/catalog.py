@@ -133,16 +133,21 @@ def _is_label(text: str) -> bool:
     return bool(re.search(r"[^\W\d_]{2,}", text)) and not re.fullmatch(r"[a-z]+(_[a-z]+)+", text)
 
 
-def grading_entries(dirs: tuple[Path, ...] = (PACKAGE / "grading",)) -> list[Entry]:
-    """Messages the grading checks mark for translation: ``_("...")``, ``N_("...")`` or ``gettext("...")``."""
+def grading_entries(dirs: tuple[Path, ...] = (PACKAGE / "grading",),
+                    files: tuple[Path, ...] = (PACKAGE / "visible_checks.py",)) -> list[Entry]:
+    """Messages the grading checks mark for translation: ``_("...")``, ``N_("...")`` or ``gettext("...")``.
+
+    ``files``: modules outside ``dirs`` with such messages (the helpers of the visible tests).
+    """
     entries: dict[str, Entry] = {}
-    for folder in dirs:
-        for path in sorted(Path(folder).glob("*.py")):
-            for lineno, _funcname, message, comments in extract_from_file(
-                    "python", str(path), keywords=GRADING_KEYWORDS, comment_tags=("TRANSLATORS:",)):
-                if isinstance(message, str) and message:
-                    entry = entries.setdefault(message, Entry("grading", message, [], list(comments)))
-                    entry.locations.append((f"llmkit/grading/{path.name}", lineno))
+    paths = [path for folder in dirs for path in sorted(Path(folder).glob("*.py"))] + [Path(f) for f in files]
+    for path in paths:
+        for lineno, _funcname, message, comments in extract_from_file(
+                "python", str(path), keywords=GRADING_KEYWORDS, comment_tags=("TRANSLATORS:",)):
+            if isinstance(message, str) and message:
+                entry = entries.setdefault(message, Entry("grading", message, [], list(comments)))
+                entry.locations.append((f"llmkit/{path.parent.name}/{path.name}".replace("llmkit/llmkit/", "llmkit/"),
+                                        lineno))
     return list(entries.values())
 
 

@@ -30,7 +30,10 @@ _NBGRADER_MARK = re.compile(r"^#+\s*(BEGIN|END) (SOLUTION|HIDDEN TESTS)|^#\s*YOU
 _PRAGMA = re.compile(r"^#\s*(noqa|type:|pragma|fmt:|pylint:)")
 _CODE_SPAN = re.compile(r"`[^`]*`")
 
-MESSAGE_CALLS = {"print", "title", "xlabel", "ylabel", "suptitle", "set_title", "set_xlabel", "set_ylabel"}
+MESSAGE_CALLS = {"print", "title", "xlabel", "ylabel", "suptitle", "set_title", "set_xlabel", "set_ylabel",
+                 "mistake"}  # llmkit.visible_checks.mistake(hint, output): the hint is a message
+# The visible checks (llmkit.visible_checks.expect*) take what they check and their hint as keywords.
+CHECK_MESSAGE_KEYWORDS = {"what", "hint"}
 LABEL_CALLS = {"colorbar", "plot", "scatter", "bar", "barh", "hist", "axhline", "axvline"}
 
 
@@ -211,6 +214,8 @@ def message_nodes(tree: ast.AST) -> list[ast.expr]:
                 found += [a for a in node.args if text(a)]
             if name in LABEL_CALLS:
                 found += [k.value for k in node.keywords if k.arg == "label" and text(k.value)]
+            if name.startswith("expect"):
+                found += [k.value for k in node.keywords if k.arg in CHECK_MESSAGE_KEYWORDS and text(k.value)]
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.body:
             first = node.body[0]
             if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
