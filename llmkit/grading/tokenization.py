@@ -44,6 +44,38 @@ HINTS = {
     "specials_first": "the special tokens come first; they belong at the end, after the sorted words.",
     "duplicates": "repeated words get several ids (some ids are never used); take set(words) before numbering.",
     "specials_ignored": "the special_tokens argument is ignored; append exactly the tokens it holds.",
+    "kit_vocab": "build_vocab calls the kit's llmkit.tokenizers.build_vocab; write the split, the sorting and the "
+                 "numbering yourself.",
+    "decode_space": "decode leaves a space before punctuation; remove it with "
+                    "re.sub(r'\\s+([,.?!\"()\\'])', r'\\1', text).",
+    "decode_glued": "decode glues the tokens together; join them with a space first, then remove the space before "
+                    "punctuation.",
+    "unk_raises": "encode raises KeyError for a word outside the vocabulary; unknown words must get the id of "
+                  "<|unk|>: self.str_to_int.get(word, unk_id).",
+    "unk_id": "look up the id of <|unk|> in the vocabulary the tokenizer was given, self.str_to_int['<|unk|>']; "
+              "a vocabulary may put its special tokens at any id.",
+    "eot_split": "<|endoftext|> is not kept as one token; give it its id from the vocabulary.",
+    "char_from_1": "CharTokenizer numbers its tokens from 1; number them from 0 (enumerate starts at 0).",
+    "char_specials_first": "CharTokenizer puts the special tokens first; they come after the sorted characters.",
+    "char_unsorted": "CharTokenizer's ids depend on the order the characters appear in (or on set order, which "
+                     "changes between runs); sort the characters first: sorted(set(chars)).",
+    "merge_keep_second": "after a match, skip both ids of the pair (i += 2), not just one.",
+    "merge_first_only": "only the first occurrence is merged; replace every occurrence.",
+    "merge_right_to_left": "scan from left to right: merging (7, 7) in [7, 7, 7] gives [new_id, 7].",
+    "merge_drop_last": "the last id is dropped when it is not part of a pair; the loop must visit every position "
+                       "(while i < len(ids)).",
+    "pairs_once": "each pair is counted once; count every occurrence: counts[pair] += 1.",
+    "pairs_wrap": "a pair (last id, first id) is counted; pair each id only with the next one: zip(ids, ids[1:]).",
+    "pairs_last": "the last pair is missing; loop over all len(ids) - 1 neighbours.",
+    "pairs_first": "the first pair is missing; start at position 0.",
+    "pairs_overlap": "overlapping pairs count too: [7, 7, 7] holds the pair (7, 7) twice.",
+}
+# Hints no table entry in course/mutants/01-tokenization.json can simulate (see llmkit.grading.mistakes).
+NOT_SIMULATED = {
+    "eot_split": "the notebook's given split keeps <|endoftext|> whole, so only a student who also rewrites split "
+                 "can break it; tests/test_grading_tokenization.py covers it",
+    "char_unsorted": "the mistake is set order, which changes from run to run, so no fixed edit reproduces it; "
+                     "tests/test_grading_tokenization.py covers it",
 }
 
 
@@ -154,8 +186,7 @@ def _assert_not_the_kits_vocab(fn) -> None:
 
         state = current_integrity.get()
         if state is not None and _source_leans_on_kit_vocab(state[0], fn.origin or "build_vocab", state[1], set()):
-            raise GradingError("build_vocab calls the kit's llmkit.tokenizers.build_vocab; write the split, the "
-                               "sorting and the numbering yourself.")
+            raise GradingError(HINTS["kit_vocab"])
         return
     for code, globs in _code_objects(fn):
         for name in code.co_names:
@@ -166,8 +197,7 @@ def _assert_not_the_kits_vocab(fn) -> None:
                 leans = (getattr(value, "__module__", None) == "llmkit.tokenizers"
                          and getattr(value, "__name__", None) in KIT_VOCAB_FUNCTIONS)
             if leans:
-                raise GradingError("build_vocab calls the kit's llmkit.tokenizers.build_vocab; write the split, the "
-                                   "sorting and the numbering yourself.")
+                raise GradingError(HINTS["kit_vocab"])
 
 
 def check_build_vocab(fn):
@@ -218,7 +248,7 @@ def _encode_checked(tok, text: str, name: str) -> list[int]:
         if key is not None and not key.strip():
             raise GradingError(f"{name}.encode looked up {key!r}: whitespace or empty pieces are not tokens; keep "
                                "only item.strip() for the pieces where it is non-empty.") from exc
-        if key is not None and len(key) > 1 and any(ch in key for ch in ',.:;?!"()\''):
+        if key is not None and len(key) > 1 and ("--" in key or any(ch in key for ch in ',.:;?!"()_\'')):
             raise GradingError(f"{name}.encode looked up {key!r}: split with the book's regex (as in build_vocab), "
                                "so punctuation becomes its own token.") from exc
         raise GradingError(f"{name}.encode raised {type(exc).__name__}: {exc}") from exc
@@ -235,10 +265,9 @@ def _check_tables(tok, vocab: dict, name: str) -> None:
 
 def _decode_hint(got: str, tokens: list[str]) -> str | None:
     if got == " ".join(tokens):
-        return ("decode leaves a space before punctuation; remove it with "
-                "re.sub(r'\\s+([,.?!\"()\\'])', r'\\1', text).")
+        return HINTS["decode_space"]
     if got == "".join(tokens):
-        return "decode glues the tokens together; join them with a space first, then remove the space before punctuation."
+        return HINTS["decode_glued"]
     return None
 
 
@@ -251,6 +280,23 @@ def _check_decode(tok, reference, ids: list[int], name: str) -> None:
         raise GradingError(f"{detail} Likely mistake: {hint}" if hint else detail)
 
 
+def _with_shuffled_ids(vocab: dict, rng: random.Random) -> dict:
+    """The same tokens under other ids, the special tokens among them: a tokenizer must not rely on where
+    build_vocab puts them (a vocabulary loaded from elsewhere numbers its tokens its own way)."""
+    ids = list(range(len(vocab)))
+    rng.shuffle(ids)
+    return dict(zip(vocab, ids))
+
+
+def _first_id_difference(got: list[int], expected: list[int], int_to_str: dict) -> str:
+    """Where two id lists first differ, with the tokens the ids stand for."""
+    name = lambda i: repr(int_to_str.get(i, "?"))  # noqa: E731
+    for position, (g, e) in enumerate(zip(got, expected)):
+        if g != e:
+            return f"the first difference is at position {position}: id {g} ({name(g)}), expected {e} ({name(e)})"
+    return f"it gave {len(got)} ids, expected {len(expected)}"
+
+
 def check_simple_tokenizer_v1(cls):
     from llmkit.tokenizers import build_vocab
     from llmkit_solutions.tokenization import SimpleTokenizerV1
@@ -258,19 +304,32 @@ def check_simple_tokenizer_v1(cls):
     assert_defined_in_notebook(cls)
     rng = random.Random(202)
     corpus = random_text(rng, 200) + " " + " ".join(WORDS + PUNCT)  # every word and mark is known
-    vocab = build_vocab(corpus, special_tokens=())
-    tok = call_checked("SimpleTokenizerV1(vocab)", cls, dict(vocab))
-    reference = SimpleTokenizerV1(vocab)
-    _check_tables(tok, vocab, "SimpleTokenizerV1")
-    for _ in range(3):
-        text = random_text(rng, 30, words=[w for w in WORDS if w in vocab])
-        got, expected = _encode_checked(tok, text, "SimpleTokenizerV1"), reference.encode(text)
-        if got != expected:
-            raise GradingError(f"SimpleTokenizerV1.encode({text[:40]!r}...) gave {got[:8]}..., expected "
-                               f"{expected[:8]}...; look each word of the book's split up in str_to_int.")
-        _check_decode(tok, reference, expected, "SimpleTokenizerV1")
-    ids = rng.sample(range(len(vocab)), min(25, len(vocab)))
-    _check_decode(tok, reference, ids, "SimpleTokenizerV1")
+    built = build_vocab(corpus, special_tokens=())
+    for vocab in (built, _with_shuffled_ids(built, rng)):
+        tok = call_checked("SimpleTokenizerV1(vocab)", cls, dict(vocab))
+        reference = SimpleTokenizerV1(vocab)
+        _check_tables(tok, vocab, "SimpleTokenizerV1")
+        for _ in range(3):
+            text = random_text(rng, 30, words=[w for w in WORDS if w in vocab])
+            got, expected = _encode_checked(tok, text, "SimpleTokenizerV1"), reference.encode(text)
+            if got != expected:
+                raise GradingError(f"SimpleTokenizerV1.encode({text[:40]!r}...) is wrong: "
+                                   f"{_first_id_difference(got, expected, reference.int_to_str)}; look each word of "
+                                   "the book's split up in str_to_int.")
+            _check_decode(tok, reference, expected, "SimpleTokenizerV1")
+        ids = rng.sample(range(len(vocab)), min(25, len(vocab)))
+        _check_decode(tok, reference, ids, "SimpleTokenizerV1")
+
+
+def _v2_mistake(got: list[int], expected: list[int], unk: int, eot: int) -> str | None:
+    if len(got) != len(expected):
+        return None
+    differs = [(g, e) for g, e in zip(got, expected) if g != e]
+    if differs and all(e == unk for _, e in differs):
+        return f"unknown words get the id {differs[0][0]}, but '<|unk|>' has the id {unk} here; {HINTS['unk_id']}"
+    if differs and all(e == eot for _, e in differs):
+        return HINTS["eot_split"]
+    return None
 
 
 def check_simple_tokenizer_v2(cls):
@@ -280,35 +339,33 @@ def check_simple_tokenizer_v2(cls):
     assert_defined_in_notebook(cls)
     rng = random.Random(303)
     known = WORDS[: len(WORDS) // 2]
-    vocab = build_vocab(random_text(rng, 150, words=known))
-    tok = call_checked("SimpleTokenizerV2(vocab)", cls, dict(vocab))
-    reference = SimpleTokenizerV2(vocab)
-    _check_tables(tok, vocab, "SimpleTokenizerV2")
-    unk, eot = vocab["<|unk|>"], vocab["<|endoftext|>"]
-    for _ in range(3):
-        text = " <|endoftext|> ".join(random_text(rng, 15) for _ in range(2))  # half the words are unknown
-        expected = reference.encode(text)
-        try:
-            got = _as_ids("SimpleTokenizerV2.encode", tok.encode(text))
-        except KeyError as exc:
-            raise GradingError(f"SimpleTokenizerV2.encode raised KeyError for the unknown word {exc}; unknown words "
-                               "must get the id of <|unk|>: self.str_to_int.get(word, unk_id).") from exc
-        except GradingError:
-            raise
-        except Exception as exc:
-            raise GradingError(f"SimpleTokenizerV2.encode raised {type(exc).__name__}: {exc}") from exc
-        if got == expected:
-            _check_decode(tok, reference, expected, "SimpleTokenizerV2")
-            continue
-        if len(got) == len(expected):
-            wrong = {g for g, e in zip(got, expected) if g != e and e == unk}
-            if wrong and all(e == unk for g, e in zip(got, expected) if g != e):
-                raise GradingError(f"SimpleTokenizerV2.encode gives unknown words the id {sorted(wrong)[0]}; they must "
-                                   f"get the id of '<|unk|>' ({unk}), i.e. vocab['<|unk|>'].")
-            if all(e == eot for g, e in zip(got, expected) if g != e):
-                raise GradingError("SimpleTokenizerV2.encode does not keep <|endoftext|> as one token; give it "
-                                   "its id from the vocabulary.")
-        raise GradingError(f"SimpleTokenizerV2.encode({text[:40]!r}...) gave {got[:8]}..., expected {expected[:8]}...")
+    built = build_vocab(random_text(rng, 150, words=known))
+    for vocab in (built, _with_shuffled_ids(built, rng)):
+        tok = call_checked("SimpleTokenizerV2(vocab)", cls, dict(vocab))
+        reference = SimpleTokenizerV2(vocab)
+        _check_tables(tok, vocab, "SimpleTokenizerV2")
+        unk, eot = vocab["<|unk|>"], vocab["<|endoftext|>"]
+        where = "" if vocab is built else " (a vocabulary with its special tokens at other ids)"
+        for _ in range(3):
+            text = " <|endoftext|> ".join(random_text(rng, 15) for _ in range(2))  # half the words are unknown
+            expected = reference.encode(text)
+            try:
+                got = _as_ids("SimpleTokenizerV2.encode", tok.encode(text))
+            except KeyError as exc:
+                raise GradingError(f"SimpleTokenizerV2.encode raised KeyError for the unknown word {exc}. Likely "
+                                   f"mistake: {HINTS['unk_raises']}") from exc
+            except GradingError:
+                raise
+            except Exception as exc:
+                raise GradingError(f"SimpleTokenizerV2.encode raised {type(exc).__name__}: {exc}") from exc
+            if got == expected:
+                _check_decode(tok, reference, expected, "SimpleTokenizerV2")
+                continue
+            mistake = _v2_mistake(got, expected, unk, eot)
+            if mistake:
+                raise GradingError(f"SimpleTokenizerV2.encode is wrong{where}. Likely mistake: {mistake}")
+            raise GradingError(f"SimpleTokenizerV2.encode({text[:40]!r}...) is wrong{where}: "
+                               f"{_first_id_difference(got, expected, reference.int_to_str)}.")
 
 
 # --------------------------------------------------------------------------- characters
@@ -333,12 +390,16 @@ def check_char_tokenizer(cls):
                 raise GradingError(f"CharTokenizer.stoi has the wrong tokens: missing {missing}, unexpected {extra}; "
                                    "one entry per distinct character, then the special tokens.")
             if sorted(stoi.values()) == [i + 1 for i in range(len(stoi))]:
-                raise GradingError("CharTokenizer ids start at 1; number the tokens from 0 (enumerate starts at 0).")
+                raise GradingError(f"CharTokenizer.stoi is wrong. Likely mistake: {HINTS['char_from_1']}")
             order = sorted(stoi, key=stoi.get)
             if specials and order[: len(specials)] == list(specials):
-                raise GradingError("CharTokenizer puts the special tokens first; they come after the sorted characters.")
-            raise GradingError("CharTokenizer's ids depend on the order characters appear (or on set order, which "
-                               "changes between runs); sort the characters first: sorted(set(chars)).")
+                raise GradingError(f"CharTokenizer.stoi is wrong. Likely mistake: {HINTS['char_specials_first']}")
+            if order[len(order) - len(specials):] == list(specials) and sorted(order[:len(order) - len(specials)]) \
+                    != order[:len(order) - len(specials)]:
+                raise GradingError(f"CharTokenizer.stoi is wrong. Likely mistake: {HINTS['char_unsorted']}")
+            token, got_id = next((t, i) for t, i in stoi.items() if reference.stoi[t] != i)
+            raise GradingError(f"CharTokenizer.stoi gives {token!r} the id {got_id}, expected {reference.stoi[token]}: "
+                               "the sorted characters get 0, 1, ..., then the special tokens in their order.")
         itos = getattr(tok, "itos", None)
         if itos != reference.itos:
             raise GradingError("CharTokenizer.itos should map each id back to its character: "
@@ -366,7 +427,7 @@ def _pair_count_variants(ids: list[int]) -> dict[str, tuple[dict, str]]:
 
     exact = get_pair_counts(ids)
     wrap = dict(exact)
-    if len(ids) > 1:
+    if ids:  # zip(ids, ids[1:] + ids[:1]) pairs a single id with itself
         wrap[(ids[-1], ids[0])] = wrap.get((ids[-1], ids[0]), 0) + 1
     non_overlapping, i = {}, 0
     while i + 1 < len(ids):
@@ -374,12 +435,11 @@ def _pair_count_variants(ids: list[int]) -> dict[str, tuple[dict, str]]:
         non_overlapping[pair] = non_overlapping.get(pair, 0) + 1
         i += 2 if ids[i] == ids[i + 1] else 1
     return {
-        "ones": ({p: 1 for p in exact}, "each pair is counted once; count every occurrence: counts[pair] += 1."),
-        "wrap": (wrap, "a pair (last id, first id) is counted; pair each id only with the next one: "
-                       "zip(ids, ids[1:])."),
-        "last": (get_pair_counts(ids[:-1]), "the last pair is missing; loop over all len(ids) - 1 neighbours."),
-        "first": (get_pair_counts(ids[1:]), "the first pair is missing; start at position 0."),
-        "overlap": (non_overlapping, "overlapping pairs count too: [7, 7, 7] holds the pair (7, 7) twice."),
+        "pairs_once": ({p: 1 for p in exact}, HINTS["pairs_once"]),
+        "pairs_wrap": (wrap, HINTS["pairs_wrap"]),
+        "pairs_last": (get_pair_counts(ids[:-1]), HINTS["pairs_last"]),
+        "pairs_first": (get_pair_counts(ids[1:]), HINTS["pairs_first"]),
+        "pairs_overlap": (non_overlapping, HINTS["pairs_overlap"]),
     }
 
 
@@ -413,11 +473,10 @@ def _merge_variants(ids: list[int], pair, new_id: int) -> dict[str, tuple[list, 
         return out
 
     return {
-        "keep_second": (keep_second(), "after a match, skip both ids of the pair (i += 2), not just one."),
-        "first_only": (first_only(), "only the first occurrence is merged; replace every occurrence."),
-        "right_to_left": (right_to_left(), "scan from left to right: merging (7, 7) in [7, 7, 7] gives [new_id, 7]."),
-        "drop_last": (drop_last(), "the last id is dropped when it is not part of a pair; the loop must visit "
-                                   "every position (while i < len(ids))."),
+        "merge_keep_second": (keep_second(), HINTS["merge_keep_second"]),
+        "merge_first_only": (first_only(), HINTS["merge_first_only"]),
+        "merge_right_to_left": (right_to_left(), HINTS["merge_right_to_left"]),
+        "merge_drop_last": (drop_last(), HINTS["merge_drop_last"]),
     }
 
 
@@ -434,6 +493,15 @@ def _pair_dict(what: str, counts) -> dict:
     return result
 
 
+def _consistent_hint(wrong: list, variants_of) -> str | None:
+    """The hint of the known mistake that explains every wrong result (one case alone can match two mistakes)."""
+    first_case, first_got = wrong[0]
+    for name, (variant, hint) in variants_of(first_case).items():
+        if variant == first_got and all(variants_of(case)[name][0] == got for case, got in wrong[1:]):
+            return hint
+    return None
+
+
 def check_bpe_helpers(get_pair_counts, merge):
     from llmkit_solutions import bpe
 
@@ -442,32 +510,42 @@ def check_bpe_helpers(get_pair_counts, merge):
     rng = random.Random(505)
     cases = [[rng.randrange(6) for _ in range(rng.randrange(20, 60))] for _ in range(6)]
     cases += [[7, 7, 7], [1, 2, 3, 1, 2], [5], []]
-    for ids in cases:
-        got = _pair_dict("get_pair_counts", call_checked(f"get_pair_counts({ids[:6]}...)", get_pair_counts, list(ids)))
+    pair_results = [(ids, _pair_dict("get_pair_counts", call_checked(f"get_pair_counts({ids[:6]}...)",
+                                                                    get_pair_counts, list(ids))))
+                    for ids in cases]
+    wrong = [(ids, got) for ids, got in pair_results if got != bpe.get_pair_counts(ids)]
+    if wrong:
+        ids, got = wrong[0]
+        hint = _consistent_hint(wrong, _pair_count_variants)
+        if hint:
+            raise GradingError(f"get_pair_counts({ids[:8]}) is wrong. Likely mistake: {hint}")
         expected = bpe.get_pair_counts(ids)
-        if got != expected:
-            for variant, hint in _pair_count_variants(ids).values():
-                if got == variant:
-                    raise GradingError(f"get_pair_counts({ids[:8]}) is wrong. Likely mistake: {hint}")
-            raise GradingError(f"get_pair_counts({ids[:8]}) gave {dict(list(got.items())[:4])}..., expected "
-                               f"{dict(list(expected.items())[:4])}...")
+        pair = next(p for p in list(expected) + list(got) if got.get(p, 0) != expected.get(p, 0))
+        raise GradingError(f"get_pair_counts({ids[:8]}...) is wrong: the pair {pair} is counted {got.get(pair, 0)} "
+                           f"times, expected {expected.get(pair, 0)}.")
     merge_cases = [([7, 7, 7], (7, 7), 99), ([1, 2, 3, 1, 2], (1, 2), 99), ([3, 1, 2], (1, 2), 99), ([4], (4, 4), 99)]
     for ids in cases[:6]:
         pair = max(bpe.get_pair_counts(ids).items(), key=lambda kv: kv[1])[0]
         merge_cases.append((ids, pair, 6))
+    wrong = []
     for ids, pair, new_id in merge_cases:
         given = list(ids)
         got = call_checked(f"merge({ids[:6]}..., {pair}, {new_id})", merge, given, pair, new_id)
         if given != ids:
             raise GradingError("merge changed the list it was given; build and return a new list.")
         got = _as_ids("merge", got)
+        if got != bpe.merge(ids, pair, new_id):
+            wrong.append(((ids, pair, new_id), got))
+    if wrong:
+        (ids, pair, new_id), got = wrong[0]
         expected = bpe.merge(ids, pair, new_id)
-        if got != expected:
-            for variant, hint in _merge_variants(ids, pair, new_id).values():
-                if got == variant:
-                    raise GradingError(f"merge({ids[:8]}, {pair}, {new_id}) gave {got[:8]}, expected {expected[:8]}. "
-                                       f"Likely mistake: {hint}")
-            raise GradingError(f"merge({ids[:8]}, {pair}, {new_id}) gave {got[:8]}..., expected {expected[:8]}...")
+        hint = _consistent_hint(wrong, lambda case: _merge_variants(*case))
+        if hint:
+            raise GradingError(f"merge({ids[:8]}, {pair}, {new_id}) gave {got[:8]}, expected {expected[:8]}. "
+                               f"Likely mistake: {hint}")
+        at = next((i for i, (g, e) in enumerate(zip(got, expected)) if g != e), min(len(got), len(expected)))
+        raise GradingError(f"merge({ids[:8]}, {pair}, {new_id}) gave {got[:8]}..., expected {expected[:8]}...; the first "
+                           f"difference is at position {at}.")
     got = call_checked("replaying GPT-2's merges with get_pair_counts and merge", encode_with_gpt2_merges, BOOK_TEXT,
                        get_pair_counts, merge)
     if got != BOOK_IDS:
