@@ -126,11 +126,25 @@ def diagnose(student_out: torch.Tensor, variants: dict[str, tuple[torch.Tensor, 
     return None
 
 
+def first_difference(got: torch.Tensor, expected: torch.Tensor) -> str:
+    """Where two same-shaped tensors first differ beyond the tolerance: the index and both values."""
+    atol, rtol = tolerance(expected.dtype)
+    got, expected = got.detach().to(expected.dtype), expected.detach()
+    bad = ~torch.isclose(got, expected, atol=atol, rtol=rtol, equal_nan=True)
+    if not bad.any():
+        return "no entry differs beyond the tolerance"
+    index = tuple(int(i) for i in bad.nonzero()[0])
+    where = f"index {index}" if index else "the single value"
+    return (f"first at {where}: got {float(got[index]):.6g}, expected {float(expected[index]):.6g}; "
+            f"{int(bad.sum())} of {bad.numel()} entries differ")
+
+
 def fail_with_diagnosis(what: str, student_out, expected, variants=None) -> None:
     hint = diagnose(student_out, variants or {})
     if student_out.shape != expected.shape:
         raise GradingError(f"{what} has shape {tuple(student_out.shape)}, expected {tuple(expected.shape)}.")
-    detail = f"{what} differs from the reference (largest difference {max_diff(student_out, expected):.3g})."
+    detail = (f"{what} differs from the reference {first_difference(student_out, expected)} "
+              f"(largest difference {max_diff(student_out, expected):.3g}).")
     raise GradingError(f"{detail} Likely mistake: {hint}" if hint else detail)
 
 
