@@ -70,6 +70,15 @@ def test_a_fused_qkv_einsum_solution_earns_full_marks():
     ("keys.shape[-1] ** 0.5, dim=-1)", "keys.shape[-1] ** 0.5, dim=-2)", "wrong dimension"),
     ("return self.out_proj(context)", "return context", "out_proj is not applied"),
     ("weights = self.dropout(weights)", "weights = F.dropout(weights, self.dropout.p)", "dropout is active in eval"),
+    # Dropout on the wrong tensor shows only in train mode, under the random numbers the reference draws.
+    ("        weights = self.dropout(weights)\n", "", "dropout is never applied in train mode"),
+    ("weights = torch.softmax(scores / keys.shape[-1] ** 0.5, dim=-1)\n        weights = self.dropout(weights)",
+     "weights = torch.softmax(self.dropout(scores) / keys.shape[-1] ** 0.5, dim=-1)", "applied to the scores"),
+    # Every parameter: a missing or extra bias is named, never blamed on the layer names.
+    ("self.W_key = nn.Linear(d_in, d_out, bias=qkv_bias)", "self.W_key = nn.Linear(d_in, d_out, bias=False)",
+     "bias numbers"),
+    ("self.out_proj = nn.Linear(d_out, d_out)", "self.out_proj = nn.Linear(d_out, d_out, bias=qkv_bias)",
+     "out_proj has no bias"),
 ])
 def test_mha_mistakes_are_named(old, new, hint):
     with pytest.raises(GradingError, match=re.escape(hint)):
@@ -85,7 +94,25 @@ def test_causal_attention_scaled_by_d_out_in_mha_is_named():
 def test_causal_attention_mask_not_sliced_is_named():
     code = mutate(reference_source(ref.CausalAttention), "self.mask.bool()[:num_tokens, :num_tokens]",
                   "self.mask.bool()[:8, :8]")
-    with pytest.raises(GradingError):
+    with pytest.raises(GradingError, match="slice it to the tokens there are"):
+        check_causal_attention(student(code, "CausalAttention"))
+
+
+@pytest.mark.parametrize("old, new, hint", [
+    ("bias=qkv_bias", "bias=False", "still have no bias"),
+    ("bias=qkv_bias", "bias=True", "have a bias anyway"),
+])
+def test_qkv_bias_mistakes_are_named_not_blamed_on_layer_names(old, new, hint):
+    code = reference_source(ref.CausalAttention).replace(old, new)
+    with pytest.raises(GradingError, match=re.escape(hint)) as caught:
+        check_causal_attention(student(code, "CausalAttention"))
+    assert "layer names" not in str(caught.value)
+
+
+def test_dropout_on_the_output_of_a_causal_head_is_named():
+    code = mutate(reference_source(ref.CausalAttention), "weights = self.dropout(weights)\n        return weights @ values",
+                  "return self.dropout(weights @ values)")
+    with pytest.raises(GradingError, match="dropout is applied to the output"):
         check_causal_attention(student(code, "CausalAttention"))
 
 

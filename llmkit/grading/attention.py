@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from . import GradingError, assert_defined_in_notebook, call_checked, close, fail_with_diagnosis, seeded, transplant
+from . import (GradingError, assert_defined_in_notebook, call_checked, close, diagnose, fail_with_diagnosis, seeded,
+               transplant)
 
 HINTS = {
     "no_scale": "the scores are not divided by sqrt(d_k) = keys.shape[-1] ** 0.5 before the softmax.",
@@ -20,6 +21,22 @@ HINTS = {
     "softmax_dim": "the softmax normalises the wrong dimension: use dim=-1, so each query's weights sum to 1.",
     "mask_after": "the mask is applied after the softmax, so rows no longer sum to 1; mask the scores with -inf first.",
     "no_out_proj": "out_proj is not applied to the concatenated heads.",
+    "mask_not_sliced": "the mask is used whole, so inputs shorter than context_length fail; slice it to the tokens "
+                       "there are: self.mask.bool()[:num_tokens, :num_tokens].",
+    "qkv_bias_ignored": "with qkv_bias=True the query, key and value projections still have no bias; pass the "
+                        "argument on: nn.Linear(d_in, d_out, bias=qkv_bias) (and to every head you build).",
+    "qkv_bias_always": "with qkv_bias=False the query, key and value projections have a bias anyway; pass the "
+                       "argument on: nn.Linear(d_in, d_out, bias=qkv_bias).",
+    "out_proj_bias": "out_proj has no bias; in the book it always has one, whatever qkv_bias says: "
+                     "nn.Linear(d_out, d_out).",
+    "dropout_in_eval": "dropout is active in eval mode; use the module's nn.Dropout (model.eval() switches it off), "
+                       "not F.dropout(..., training=True).",
+    "dropout_missing": "dropout is never applied in train mode; apply self.dropout to the attention weights right "
+                       "after the softmax.",
+    "dropout_on_output": "dropout is applied to the output (weights @ values) instead of the attention weights; "
+                         "apply self.dropout to the weights right after the softmax.",
+    "dropout_on_scores": "dropout is applied to the scores before the softmax instead of the attention weights; "
+                         "apply self.dropout to the weights right after the softmax.",
 }
 
 
@@ -54,8 +71,80 @@ def _check_dropout_off_in_eval(module, x, name):
     module.eval()
     first, second = call_checked(f"{name}.forward", module, x), module(x)
     if not torch.allclose(first, second, equal_nan=True):
-        raise GradingError(f"{name} gives different outputs for the same input in eval mode: dropout is active "
-                           "in eval; use nn.Dropout (model.eval() switches it off) instead of F.dropout(training=True).")
+        raise GradingError(f"{name} gives different outputs for the same input in eval mode. Likely mistake: "
+                           f"{HINTS['dropout_in_eval']}")
+
+
+def _check_parameters(student, reference, name: str, qkv_bias: bool) -> None:
+    """Every parameter the book's layer has, and no other: a bias that is missing or extra is named as such.
+
+    Counted in numbers, not tensors, so a fused QKV projection (one bias of 3 * d_out) counts like three.
+    """
+    def bias_size(module, part=""):
+        return sum(p.numel() for n, p in module.named_parameters() if p.dim() == 1 and part in n)
+
+    have, want = bias_size(student), bias_size(reference)
+    if have == want:
+        return
+    qkv_size = sum(p.shape[0] for n, p in reference.named_parameters()
+                   if n.endswith(("W_query.weight", "W_key.weight", "W_value.weight")))
+    out_size = bias_size(reference, "out_proj")
+    found = f"{name}(..., qkv_bias={qkv_bias}) has {have} bias numbers, the book's layer {want}"
+    if qkv_bias and have == want - qkv_size:
+        raise GradingError(f"{found}. Likely mistake: {HINTS['qkv_bias_ignored']}")
+    if not qkv_bias and have == want + qkv_size:
+        raise GradingError(f"{found}. Likely mistake: {HINTS['qkv_bias_always']}")
+    if out_size and have == want - out_size:
+        raise GradingError(f"{found}. Likely mistake: {HINTS['out_proj_bias']}")
+    layers = ", ".join(n for n, p in reference.named_parameters() if p.dim() == 1) or "none"
+    raise GradingError(f"{found} (biases: {layers}); check which of your nn.Linear layers have bias=True.")
+
+
+DROPOUT_SEED = 2024
+
+
+def _train_mode_variants(q, k, v, p: float, finish) -> dict:
+    """Outputs, in train mode, of dropout placed on the wrong tensor (or nowhere), drawing the random numbers the
+    student's module drew: the same seed and the same tensor shapes."""
+    def run(where):
+        torch.manual_seed(DROPOUT_SEED)
+        drop = lambda t: torch.nn.functional.dropout(t, p, training=True)  # noqa: E731
+        scores = q @ k.transpose(-2, -1)
+        T = scores.shape[-1]
+        scores = scores.masked_fill(torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=1), -torch.inf)
+        if where == "scores":
+            scores = drop(scores)
+        context = torch.softmax(scores / k.shape[-1] ** 0.5, dim=-1) @ v
+        out = finish(drop(context) if where == "context" else context)
+        return drop(out) if where == "output" else out
+
+    return {"dropout_missing": (run(None), HINTS["dropout_missing"]),
+            "dropout_on_scores": (run("scores"), HINTS["dropout_on_scores"]),
+            "dropout_on_context": (run("context"), HINTS["dropout_on_output"]),
+            "dropout_on_output": (run("output"), HINTS["dropout_on_output"])}
+
+
+def _check_dropout_placement(student, reference, x, name: str, qkv_of, finish, p: float) -> None:
+    """Dropout in train mode, under the same random numbers as the reference: it must hit the attention weights.
+
+    Both modules hold the same weights; the seed is set before each forward, so a student's dropout on the
+    weights draws exactly the reference's mask, and dropout anywhere else gives another output.
+    """
+    student.train()
+    reference.train()
+    torch.manual_seed(DROPOUT_SEED)
+    out = call_checked(f"{name}.forward in train mode", student, x)
+    torch.manual_seed(DROPOUT_SEED)
+    expected = reference(x)
+    if close(out, expected):
+        return
+    with torch.no_grad():
+        q, k, v = qkv_of(x)
+        hint = diagnose(out, _train_mode_variants(q, k, v, p, finish))
+    detail = (f"{name} in train mode (dropout={p}, the same random numbers as the reference) differs from the "
+              "reference, though it matches with dropout off")
+    raise GradingError(f"{detail}. Likely mistake: {hint}" if hint else
+                       f"{detail}; apply self.dropout once, to the attention weights right after the softmax.")
 
 
 def _check_causal(module, x, name):
@@ -89,8 +178,9 @@ def check_self_attention_v2(cls):
     assert_defined_in_notebook(cls)
     for qkv_bias in (False, True):
         torch.manual_seed(12)
-        student = call_checked("SelfAttention_v2(5, 4)", cls, 5, 4, qkv_bias=qkv_bias)
+        student = call_checked(f"SelfAttention_v2(5, 4, qkv_bias={qkv_bias})", cls, 5, 4, qkv_bias=qkv_bias)
         reference = SelfAttention_v2(5, 4, qkv_bias=qkv_bias)
+        _check_parameters(student, reference, "SelfAttention_v2", qkv_bias)
         transplant(student, reference)
         x = torch.rand(7, 5, generator=seeded(2))
         out = call_checked("SelfAttention_v2.forward", student, x)
@@ -100,44 +190,64 @@ def check_self_attention_v2(cls):
             fail_with_diagnosis("SelfAttention_v2's output", out, expected, _variants(q, k, v, False, lambda t: t))
 
 
+def _short_inputs(student, reference, x, name: str) -> None:
+    """Fewer tokens than context_length: the mask must be cut to the tokens there are."""
+    try:
+        out = call_checked(f"{name} on {x.shape[1]} tokens (context_length is larger)", student, x)
+    except GradingError as err:
+        raise GradingError(f"{err} Likely mistake: {HINTS['mask_not_sliced']}") from None
+    if tuple(out.shape) != tuple(reference(x).shape) or not close(out, reference(x)):
+        raise GradingError(f"{name} on {x.shape[1]} tokens differs from the reference. Likely mistake: "
+                           f"{HINTS['mask_not_sliced']}")
+
+
 def check_causal_attention(cls):
     from llmkit_solutions.attention import CausalAttention
 
     assert_defined_in_notebook(cls)
-    torch.manual_seed(13)
-    student = call_checked("CausalAttention(5, 4, 8, 0.0)", cls, 5, 4, 8, 0.0).eval()
-    reference = CausalAttention(5, 4, 8, 0.0).eval()
-    transplant(student, reference)
     x = torch.rand(3, 8, 5, generator=seeded(3))
     _check_dropout_off_in_eval(call_checked("CausalAttention(5, 4, 8, 0.5)", cls, 5, 4, 8, 0.5), x, "CausalAttention")
-    out = call_checked("CausalAttention.forward", student, x)
-    expected = reference(x)
-    if not close(out, expected):
-        q, k, v = reference.W_query(x), reference.W_key(x), reference.W_value(x)
-        fail_with_diagnosis("CausalAttention's output", out, expected, _variants(q, k, v, True, lambda t: t))
-    short = x[:, :5]
-    if not close(call_checked("CausalAttention on 5 of 8 tokens", student, short), reference(short)):
-        raise GradingError("CausalAttention fails on inputs shorter than context_length: slice the mask with "
-                           "[:num_tokens, :num_tokens].")
+    for qkv_bias in (False, True):
+        torch.manual_seed(13)
+        student = call_checked(f"CausalAttention(5, 4, 8, 0.0, qkv_bias={qkv_bias})", cls, 5, 4, 8, 0.0,
+                               qkv_bias=qkv_bias).eval()
+        reference = CausalAttention(5, 4, 8, 0.0, qkv_bias=qkv_bias).eval()
+        _check_parameters(student, reference, "CausalAttention", qkv_bias)
+        transplant(student, reference)
+        out = call_checked("CausalAttention.forward", student, x)
+        expected = reference(x)
+        if not close(out, expected):
+            q, k, v = reference.W_query(x), reference.W_key(x), reference.W_value(x)
+            fail_with_diagnosis("CausalAttention's output", out, expected, _variants(q, k, v, True, lambda t: t))
+        _short_inputs(student, reference, x[:, :5], "CausalAttention")
+    torch.manual_seed(16)
+    student = call_checked("CausalAttention(5, 4, 8, 0.5)", cls, 5, 4, 8, 0.5)
+    reference = CausalAttention(5, 4, 8, 0.5)
+    transplant(student, reference)
+    qkv = lambda t: (reference.W_query(t), reference.W_key(t), reference.W_value(t))  # noqa: E731
+    _check_dropout_placement(student, reference, x, "CausalAttention", qkv, lambda t: t, 0.5)
 
 
 def check_multi_head_attention_wrapper(cls):
     from llmkit_solutions.attention import MultiHeadAttentionWrapper
 
     assert_defined_in_notebook(cls)
-    torch.manual_seed(14)
-    student = call_checked("MultiHeadAttentionWrapper(5, 3, 8, 0.0, num_heads=2)", cls, 5, 3, 8, 0.0,
-                           num_heads=2).eval()
-    reference = MultiHeadAttentionWrapper(5, 3, 8, 0.0, num_heads=2).eval()
-    transplant(student, reference)
     x = torch.rand(2, 8, 5, generator=seeded(4))
-    out = call_checked("MultiHeadAttentionWrapper.forward", student, x)
-    expected = reference(x)
-    if out.shape != expected.shape:
-        raise GradingError(f"MultiHeadAttentionWrapper output has shape {tuple(out.shape)}, expected "
-                           f"{tuple(expected.shape)}: concatenate the heads along the last dimension (num_heads * d_out).")
-    if not close(out, expected):
-        fail_with_diagnosis("MultiHeadAttentionWrapper's output", out, expected)
+    for qkv_bias in (False, True):
+        torch.manual_seed(14)
+        student = call_checked(f"MultiHeadAttentionWrapper(5, 3, 8, 0.0, num_heads=2, qkv_bias={qkv_bias})", cls,
+                               5, 3, 8, 0.0, num_heads=2, qkv_bias=qkv_bias).eval()
+        reference = MultiHeadAttentionWrapper(5, 3, 8, 0.0, num_heads=2, qkv_bias=qkv_bias).eval()
+        _check_parameters(student, reference, "MultiHeadAttentionWrapper", qkv_bias)
+        transplant(student, reference)
+        out = call_checked("MultiHeadAttentionWrapper.forward", student, x)
+        expected = reference(x)
+        if out.shape != expected.shape:
+            raise GradingError(f"MultiHeadAttentionWrapper output has shape {tuple(out.shape)}, expected "
+                               f"{tuple(expected.shape)}: concatenate the heads along the last dimension "
+                               "(num_heads * d_out).")
+        if not close(out, expected):
+            fail_with_diagnosis("MultiHeadAttentionWrapper's output", out, expected)
 
 
 def check_multi_head_attention(cls):
@@ -145,27 +255,40 @@ def check_multi_head_attention(cls):
 
     assert_defined_in_notebook(cls)
     d_in, d_out, context, heads = 6, 8, 10, 2
+    b, T, hd = 2, context, d_out // heads
     x = torch.rand(2, context, d_in, generator=seeded(6))
     _check_dropout_off_in_eval(call_checked("MultiHeadAttention(6, 8, 10, 0.5, num_heads=2)", cls, d_in, d_out,
                                             context, 0.5, num_heads=heads), x, "MultiHeadAttention")
+    split = lambda t: t.view(b, T, heads, hd).transpose(1, 2)  # noqa: E731
     for qkv_bias in (False, True):
         torch.manual_seed(15)
-        student = call_checked("MultiHeadAttention(6, 8, 10, 0.0, num_heads=2)", cls, d_in, d_out, context, 0.0,
-                               num_heads=heads, qkv_bias=qkv_bias).eval()
+        student = call_checked(f"MultiHeadAttention(6, 8, 10, 0.0, num_heads=2, qkv_bias={qkv_bias})", cls, d_in,
+                               d_out, context, 0.0, num_heads=heads, qkv_bias=qkv_bias).eval()
         reference = MultiHeadAttention(d_in, d_out, context, 0.0, num_heads=heads, qkv_bias=qkv_bias).eval()
+        _check_parameters(student, reference, "MultiHeadAttention", qkv_bias)
         transplant(student, reference)
         x = torch.rand(2, context, d_in, generator=seeded(5))
         out = call_checked("MultiHeadAttention.forward", student, x)
         expected = reference(x)
         if not close(out, expected):
-            b, T, hd = 2, context, d_out // heads
-            split = lambda t: t.view(b, T, heads, hd).transpose(1, 2)
             q, k, v = split(reference.W_query(x)), split(reference.W_key(x)), split(reference.W_value(x))
-            merge = lambda t: reference.out_proj(t.transpose(1, 2).reshape(b, T, d_out))
+            merge = lambda t: reference.out_proj(t.transpose(1, 2).reshape(b, T, d_out))  # noqa: E731
             variants = _variants(q, k, v, True, merge, d_out=d_out)
             variants["no_out_proj"] = (attend(q, k, v).transpose(1, 2).reshape(b, T, d_out), HINTS["no_out_proj"])
             fail_with_diagnosis("MultiHeadAttention's output", out, expected, variants)
     _check_causal(student, x, "MultiHeadAttention")
     short = x[:, :4]
-    if call_checked("MultiHeadAttention on 4 of 10 tokens", student, short).shape != (2, 4, d_out):
+    try:
+        shape = call_checked("MultiHeadAttention on 4 of 10 tokens", student, short).shape
+    except GradingError as err:
+        raise GradingError(f"{err} Likely mistake: {HINTS['mask_not_sliced']}") from None
+    if shape != (2, 4, d_out):
         raise GradingError("MultiHeadAttention must accept fewer tokens than context_length.")
+    torch.manual_seed(17)
+    student = call_checked("MultiHeadAttention(6, 8, 10, 0.5, num_heads=2)", cls, d_in, d_out, context, 0.5,
+                           num_heads=heads)
+    reference = MultiHeadAttention(d_in, d_out, context, 0.5, num_heads=heads)
+    transplant(student, reference)
+    qkv = lambda t: (split(reference.W_query(t)), split(reference.W_key(t)), split(reference.W_value(t)))  # noqa: E731
+    merge = lambda t: reference.out_proj(t.transpose(1, 2).reshape(b, T, d_out))  # noqa: E731
+    _check_dropout_placement(student, reference, x, "MultiHeadAttention", qkv, merge, 0.5)
