@@ -96,23 +96,26 @@ def _points(x: float) -> str:
 def summary_html(nb, lang: str | None = None) -> str:
     """The summary at the top of the feedback page: one block per exercise, diagnosis first."""
     _ = translator(lang)
-    parts = ['<section class="llmkit-summary">']
-    total = sum(e["earned"] for e in exercises(nb)), sum(e["possible"] for e in exercises(nb))
-    parts.append(f"<h2>{html.escape(_('Your results'))}: {_points(total[0])} / {_points(total[1])} "
-                 f"{html.escape(_('points'))}</h2>")
-    for exercise in exercises(nb):
+    found = exercises(nb)
+    earned, possible = sum(e["earned"] for e in found), sum(e["possible"] for e in found)
+    heading = _("Your results: {earned} / {possible} points").format(earned=_points(earned),
+                                                                   possible=_points(possible))
+    parts = ['<section class="llmkit-summary">', f"<h2>{html.escape(heading)}</h2>"]
+    for exercise in found:
         state = "passed" if exercise["earned"] >= exercise["possible"] else \
             ("partial" if exercise["earned"] > 0 else "failed")
+        title = exercise["title"] or _("Tests")
+        points = _("{earned} / {possible} points").format(earned=_points(exercise["earned"]),
+                                                          possible=_points(exercise["possible"]))
         parts.append(f'<div class="llmkit-exercise llmkit-{state}">')
-        parts.append(f"<h3>{html.escape(exercise['title'] or _('Tests'))} "
-                     f"<span class=\"llmkit-points\">{_points(exercise['earned'])} / "
-                     f"{_points(exercise['possible'])} {html.escape(_('points'))}</span></h3>")
+        parts.append(f'<h3>{html.escape(title)} <span class="llmkit-points">{html.escape(points)}</span></h3>')
         for failure in exercise["failed"]:
             which = _("Hidden test") if failure["hidden"] else _("Visible test")
-            parts.append(f'<p class="llmkit-diagnosis"><b>{html.escape(which)}:</b> '
-                         f"{html.escape(without_paths(_(failure['diagnosis'])))}</p>")
+            diagnosis = without_paths(_(failure["diagnosis"]))
+            parts.append(f'<p class="llmkit-diagnosis"><b>{html.escape(which)}:</b> {html.escape(diagnosis)}</p>')
         if not exercise["failed"]:
-            parts.append(f'<p class="llmkit-diagnosis">{html.escape(_("All tests passed."))}</p>')
+            passed = _("All tests passed.")
+            parts.append(f'<p class="llmkit-diagnosis">{html.escape(passed)}</p>')
         parts.append("</div>")
     parts.append("</section>")
     return "\n".join(parts)

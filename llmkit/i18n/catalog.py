@@ -134,7 +134,8 @@ def _is_label(text: str) -> bool:
 
 
 def grading_entries(dirs: tuple[Path, ...] = (PACKAGE / "grading",),
-                    files: tuple[Path, ...] = (PACKAGE / "visible_checks.py",)) -> list[Entry]:
+                    files: tuple[Path, ...] = (PACKAGE / "visible_checks.py", PACKAGE / "validate_summary.py"))\
+        -> list[Entry]:
     """Messages the grading checks mark for translation: ``_("...")``, ``N_("...")`` or ``gettext("...")``.
 
     ``files``: modules outside ``dirs`` with such messages (the helpers of the visible tests).
@@ -142,7 +143,7 @@ def grading_entries(dirs: tuple[Path, ...] = (PACKAGE / "grading",),
     entries: dict[str, Entry] = {}
     paths = [path for folder in dirs for path in sorted(Path(folder).glob("*.py"))] + [Path(f) for f in files]
     for path in paths:
-        for lineno, _funcname, message, comments in extract_from_file(
+        for lineno, message, comments, _context in extract_from_file(
                 "python", str(path), keywords=GRADING_KEYWORDS, comment_tags=("TRANSLATORS:",)):
             if isinstance(message, str) and message:
                 entry = entries.setdefault(message, Entry("grading", message, [], list(comments)))
