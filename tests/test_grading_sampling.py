@@ -145,9 +145,14 @@ def test_a_wrong_helper_costs_points_once():
 
 
 @pytest.mark.parametrize("old, new, hint", [
-    ("shuffle=shuffle, drop_last", "shuffle=False, drop_last", "does not shuffle"),
+    ("shuffle=shuffle, drop_last", "shuffle=False, drop_last", "the loader never shuffles"),
     ("shuffle=shuffle, drop_last", "shuffle=True, drop_last", "shuffles the windows"),
     ("drop_last=drop_last,", "drop_last=False,", "drop_last"),
+    # A forced drop_last is named as such, not as a stride or batch_size problem.
+    ("drop_last=drop_last,", "drop_last=True,", "dropped although drop_last=False"),
+    ("dataset = GPTDatasetV1(txt, tokenizer, max_length, stride)",
+     "dataset = GPTDatasetV1(txt, tokenizer, max_length, max_length)", "pass stride on to GPTDatasetV1"),
+    ("batch_size=batch_size,", "batch_size=4,", "pass batch_size on to the DataLoader"),
     ("stride=128", "stride=256", "book's signature"),
     ("dataset = GPTDatasetV1(txt, tokenizer, max_length, stride)",
      "dataset = GPTDatasetV1(txt, tokenizer, stride, max_length)", "pass max_length and stride"),

@@ -39,6 +39,29 @@ HINTS = {
                   "needs max_length + 1 tokens, so the starts stop before len(token_ids) - max_length.",
     "not_seeded": "shuffle not seeded: draw the offsets with the sampler's own generator, created once in __init__ "
                   "with torch.Generator().manual_seed(seed), e.g. torch.randint(..., generator=self.generator).",
+    "allowed_special": "the tokenizer refuses <|endoftext|> in the text; allow it when encoding: "
+                       "tokenizer.encode(txt, allowed_special={'<|endoftext|>'}).",
+    "items_not_tensors": "the items are not tensors of ids (torch.long), so the DataLoader cannot stack them into "
+                         "(batch, max_length) batches; wrap the windows in torch.tensor(...).",
+    "loader_shuffles": "the loader shuffles the windows although shuffle=False; pass shuffle on to the DataLoader "
+                       "(shuffle=shuffle).",
+    "loader_no_shuffle": "the loader never shuffles; pass shuffle on to the DataLoader (shuffle=shuffle).",
+    "drop_last_forced": "the last, smaller batch is dropped although drop_last=False; pass drop_last on to the "
+                        "DataLoader (drop_last=drop_last).",
+    "drop_last_ignored": "the last, smaller batch is kept although drop_last=True; pass drop_last on to the "
+                         "DataLoader (drop_last=drop_last).",
+    "batch_size_ignored": "the batches do not hold batch_size windows; pass batch_size on to the DataLoader "
+                          "(batch_size=batch_size).",
+    "stride_not_passed": "the windows start max_length tokens apart whatever the stride; pass stride on to "
+                         "GPTDatasetV1(txt, tokenizer, max_length, stride).",
+    "reseeded_each_batch": "every get_batch() call draws the same batch; create the generator once in __init__ and "
+                           "let it run on, instead of seeding a new one for each batch.",
+    "seed_ignored": "samplers with different seeds draw the same batches; seed the generator with the seed "
+                    "argument: torch.Generator().manual_seed(seed).",
+    "last_start_never_drawn": "the last window is never drawn: draw starts from [0, len(data) - block_size), "
+                              "torch.randint(len(data) - block_size, ...).",
+    "start_past_end": "the offsets run one too far; a window needs block_size + 1 tokens (its targets reach one "
+                      "further), so draw starts below len(data) - block_size.",
 }
 
 
@@ -147,7 +170,7 @@ def _pair_variants(ids, start: int, length: int) -> list[tuple[tuple[list, list]
     return [
         ((x, ids[start:start + length]), "not_shifted"),
         ((x, ids[start + 2:start + length + 2]), "shift_two"),
-        ((x, ids[max(start - 1, 0):start + length - 1]), "shift_back"),
+        ((x, ids[start - 1:start + length - 1]), "shift_back"),  # at start 0 the slice [-1:...] is empty
         ((ids[start:start + length + 1], ids[start + 1:start + length + 2]), "window_long"),
         ((ids[start:start + length + 1], y), "window_long"),
         ((x, ids[start + 1:start + length + 2]), "window_long"),
@@ -176,7 +199,19 @@ def check_input_target_pair(fn):
                 if got == variant:
                     raise GradingError(f"input_target_pair(token_ids, {start}, {length}) is wrong. "
                                        f"Likely mistake: {HINTS[name]}")
-            raise GradingError(f"input_target_pair(token_ids, {start}, {length}) gave {got}, expected {expected}.")
+            raise GradingError(f"input_target_pair(token_ids, {start}, {length}) is wrong: "
+                               f"{_first_pair_difference(got, expected)}.")
+
+
+def _first_pair_difference(got: tuple, expected: tuple) -> str:
+    """Where (inputs, targets) first differ from the expected pair: which list, which index, which values."""
+    for what, g, e in (("input_ids", got[0], expected[0]), ("target_ids", got[1], expected[1])):
+        at = next((i for i, (a, b) in enumerate(zip(g, e)) if a != b), None)
+        if at is not None:
+            return f"{what}[{at}] is {g[at]}, expected {e[at]}"
+        if len(g) != len(e):
+            return f"{what} holds {len(g)} ids, expected {len(e)}"
+    return "the pair differs from the expected one"
 
 
 def _windows(ids, length, stride, shift=1, stop=None):
@@ -239,14 +274,14 @@ def check_gpt_dataset_v1(cls):
             raise GradingError(f"{what}: item {bad} is {got[bad]}, expected {expected[bad]}.")
         item = dataset[0]
         if not all(torch.is_tensor(t) and t.dtype == torch.long for t in item):
-            raise GradingError("GPTDatasetV1 items should be tensors of ids (torch.long), so that the DataLoader "
-                               "stacks them into (batch, max_length) batches; wrap the windows in torch.tensor(...).")
+            raise GradingError(f"GPTDatasetV1's items are {type(item[0]).__name__}s. Likely mistake: "
+                               f"{HINTS['items_not_tensors']}")
         try:
             dataset = cls(BOOK_TEXT, _gpt2_tokenizer_for(cls), 4, 4)
         except ValueError as exc:
             if "special token" in str(exc):
-                raise GradingError("GPTDatasetV1 refuses <|endoftext|> in the text; allow it when encoding: "
-                                   "tokenizer.encode(txt, allowed_special={'<|endoftext|>'}).") from exc
+                raise GradingError(f"GPTDatasetV1 raised ValueError on a text with <|endoftext|>. Likely mistake: "
+                                   f"{HINTS['allowed_special']}") from exc
             raise GradingError(f"GPTDatasetV1 with GPT-2's tokenizer raised ValueError: {exc}") from exc
         except Exception as exc:
             raise GradingError(f"GPTDatasetV1 with GPT-2's tokenizer raised {type(exc).__name__}: {exc}") from exc
@@ -282,8 +317,8 @@ def check_create_dataloader_v1(fn):
             loader = fn(text, batch_size=2, max_length=4, stride=4, shuffle=False, drop_last=False)
         except ValueError as exc:
             if "special token" in str(exc):
-                raise GradingError("create_dataloader_v1 refuses <|endoftext|> in the text; allow it when "
-                                   "encoding: allowed_special={'<|endoftext|>'}.") from exc
+                raise GradingError(f"create_dataloader_v1 raised ValueError on a text with <|endoftext|>. Likely "
+                                   f"mistake: {HINTS['allowed_special']}") from exc
             raise GradingError(f"{what} raised ValueError: {exc}") from exc
         except Exception as exc:
             raise GradingError(f"{what} raised {type(exc).__name__}: {exc}") from exc
@@ -296,11 +331,10 @@ def check_create_dataloader_v1(fn):
                 raise GradingError(f"{what}: the first batch is {got[0][0]}, expected the book's GPT-2 ids "
                                    f"{expected[0][0]}; tokenize with GPT-2's BPE, llmkit.gpt2_bpe.gpt2_encoding(), "
                                    "and pass max_length and stride on to GPTDatasetV1.")
-            if _windows_of(got) == _windows_of(expected):
-                raise GradingError(f"{what} shuffles the windows; pass shuffle to the DataLoader.")
-            raise GradingError(f"{what} differs from the reference: first batch {got[0] if got else None}, "
-                               f"expected {expected[0]}; pass max_length and stride on to GPTDatasetV1 and "
-                               "batch_size to the DataLoader.")
+            hint = _loader_mistake(got, expected, text)
+            if hint:
+                raise GradingError(f"{what} is wrong. Likely mistake: {hint}")
+            raise GradingError(f"{what} is wrong: {_first_batch_difference(got, expected)}.")
         datasets.check_tokenizers("create_dataloader_v1")
         for drop_last in (True, False):
             what = f"create_dataloader_v1(txt, batch_size=3, max_length=4, stride=4, drop_last={drop_last})"
@@ -309,8 +343,8 @@ def check_create_dataloader_v1(fn):
             expected = _batches("reference", ref.create_dataloader_v1(text, batch_size=3, max_length=4, stride=4,
                                                                      shuffle=False, drop_last=drop_last))
             if len(got) != len(expected):
-                raise GradingError(f"{what} gives {len(got)} batches, expected {len(expected)}; pass drop_last "
-                                   "to the DataLoader.")
+                hint = HINTS["drop_last_ignored" if drop_last else "drop_last_forced"]
+                raise GradingError(f"{what} gives {len(got)} batches, expected {len(expected)}. Likely mistake: {hint}")
         what = "create_dataloader_v1(txt, batch_size=2, max_length=4, stride=2, shuffle=True, drop_last=False)"
         torch.manual_seed(7)
         got = _batches(what, call_checked(what, fn, text, batch_size=2, max_length=4, stride=2, shuffle=True,
@@ -318,11 +352,42 @@ def check_create_dataloader_v1(fn):
         unshuffled = _batches("reference", ref.create_dataloader_v1(text, batch_size=2, max_length=4, stride=2,
                                                                    shuffle=False, drop_last=False))
         if got == unshuffled:
-            raise GradingError(f"{what} does not shuffle; pass shuffle to the DataLoader.")
+            raise GradingError(f"{what} gives the windows in order. Likely mistake: {HINTS['loader_no_shuffle']}")
         if _windows_of(got) != _windows_of(unshuffled):
-            raise GradingError(f"{what} does not yield every window once; pass max_length and stride on to "
-                               "GPTDatasetV1, then use DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, "
-                               "drop_last=drop_last, num_workers=num_workers).")
+            no_stride = _batches("reference", ref.create_dataloader_v1(text, batch_size=2, max_length=4, stride=4,
+                                                                      shuffle=False, drop_last=False))
+            if _windows_of(got) == _windows_of(no_stride):
+                raise GradingError(f"{what} is wrong. Likely mistake: {HINTS['stride_not_passed']}")
+            window = next(w for w in _windows_of(got) + [None] if w not in _windows_of(unshuffled))
+            raise GradingError(f"{what} does not yield every window of the text once: it gives the window "
+                               f"{list(window[0]) if window else None}, which GPTDatasetV1(txt, tokenizer, 4, 2) "
+                               "does not hold; pass max_length and stride on to GPTDatasetV1.")
+
+
+def _loader_mistake(got: list, expected: list, text: str) -> str | None:
+    """The hint of the loader mistake whose batches match ``got`` (batch_size=2, stride=4, no shuffle, drop_last off)."""
+    from llmkit_solutions import data_sampling as ref
+
+    for name, changed in (("drop_last_forced", dict(drop_last=True)), ("batch_size_ignored", dict(batch_size=4))):
+        args = dict(batch_size=2, max_length=4, stride=4, shuffle=False, drop_last=False) | changed
+        if got == _batches("reference", ref.create_dataloader_v1(text, **args)):
+            return HINTS[name]
+    if _windows_of(got) == _windows_of(expected):
+        same_sizes = [len(x) for x, _ in got] == [len(x) for x, _ in expected]
+        return HINTS["loader_shuffles" if same_sizes else "batch_size_ignored"]
+    return None
+
+
+def _first_batch_difference(got: list, expected: list) -> str:
+    """Where two lists of (inputs, targets) batches first differ: the batch, the tensor, the row, the values."""
+    for b, ((gx, gy), (ex, ey)) in enumerate(zip(got, expected)):
+        for what, g, e in (("inputs", gx, ex), ("targets", gy, ey)):
+            if g != e:
+                if len(g) != len(e):
+                    return f"batch {b} holds {len(g)} rows of {what}, expected {len(e)}"
+                row = next(i for i, (a, c) in enumerate(zip(g, e)) if a != c)
+                return f"batch {b}, {what} row {row} is {g[row]}, expected {e[row]}"
+    return f"it gives {len(got)} batches, expected {len(expected)}"
 
 
 def _windows_of(batches) -> list:
@@ -373,11 +438,9 @@ def check_random_block_sampler(cls):
             raise GradingError(f"Two samplers with the same seed drew different batches. Likely mistake: "
                                f"{HINTS['not_seeded']}")
         if all(torch.equal(a, batches_a[0]) for a in batches_a[1:]):
-            raise GradingError("every get_batch() call draws the same batch; create the generator once in __init__ "
-                               "and let it run on, instead of re-seeding it for each batch.")
+            raise GradingError(f"get_batch is wrong. Likely mistake: {HINTS['reseeded_each_batch']}")
         if torch.equal(make(12).get_batch()[0], make(11).get_batch()[0]):
-            raise GradingError("samplers with different seeds draw the same batches; seed the generator with the "
-                               "seed argument: torch.Generator().manual_seed(seed).")
+            raise GradingError(f"RandomBlockSampler is wrong. Likely mistake: {HINTS['seed_ignored']}")
 
         # Every valid start is drawn, none past the end: n_small tokens allow starts 0 .. n_small - T - 1.
         n_small = T + 3
@@ -390,16 +453,14 @@ def check_random_block_sampler(cls):
                 xs, ys = get_batch()
             except Exception as exc:
                 raise GradingError(f"get_batch on {n_small} tokens with block_size={T} raised {type(exc).__name__}: "
-                                   f"{exc}. Likely mistake: the offsets run one too far; a window needs block_size + 1 "
-                                   "tokens, so draw starts below len(data) - block_size.") from exc
+                                   f"{exc}. Likely mistake: {HINTS['start_past_end']}") from exc
             if tuple(ys.shape) != (B, T) or tuple(xs.shape) != (B, T):
-                raise GradingError("get_batch returned a short window near the end of the data; the offsets run one "
-                                   "too far: draw starts below len(data) - block_size.")
+                raise GradingError(f"get_batch returned a short window near the end of the data. Likely mistake: "
+                                   f"{HINTS['start_past_end']}")
             starts.update(int(v) - 1000 for v in xs[:, 0])
         if max(starts) < n_small - T - 1:
-            raise GradingError(f"off-by-one: the last window (start {n_small - T - 1} of {n_small} tokens) is never "
-                               "drawn; draw starts from [0, len(data) - block_size): "
-                               "torch.randint(len(data) - block_size, ...).")
+            raise GradingError(f"the window at start {n_small - T - 1} of {n_small} tokens never came up in "
+                               f"{draws * B} draws. Likely mistake: {HINTS['last_start_never_drawn']}")
         if min(starts) > 0:
             raise GradingError("the window at start 0 is never drawn; draw starts from [0, len(data) - block_size).")
         if len(small) != draws or len(list(small)) != draws:
