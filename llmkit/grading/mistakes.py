@@ -22,6 +22,7 @@ only shows on a GPU) in ``NOT_SIMULATED = {key: reason}``.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import sys
@@ -150,6 +151,7 @@ def _entry_problems(where: str, entry, known: dict[str, str]) -> list[str]:
     return problems
 
 
+@functools.lru_cache(maxsize=None)  # the tests validate each table several times; the notebooks do not change
 def _notebook_cells(assignment: str, course: Path) -> dict[str, tuple[str, dict]] | None:
     import nbformat
 
