@@ -23,8 +23,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser import loop
 from tests.browser import notebooks as nb
 from tests.browser import support
+from tests.grading_sim import require_bubblewrap
 
 pytestmark = pytest.mark.slow
 
@@ -57,12 +59,23 @@ class Lab:
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
+def browser():
+    """One Chromium for every test of this module (Playwright's sync API runs once per thread)."""
     support.require_browser_stack()  # skip, or fail under CI=true, when a piece is missing
     from playwright.sync_api import sync_playwright
 
     for stale in SHOTS.glob("FAILED-*.png"):  # from an earlier run
         stale.unlink()
+    with sync_playwright() as playwright:
+        chromium = support.launch_browser(playwright)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory, browser):
     base = tmp_path_factory.mktemp("jupyterlab")
     layout = nb.course_layout(base)
     nb.write_notebook(nb.broken_notebook(), layout["home"] / BROKEN)
@@ -72,12 +85,7 @@ def lab(tmp_path_factory):
         released = pool.submit(nb.release_assignments, layout, REPO / "course")  # while JupyterLab starts
         with support.jupyterlab(layout["home"], base / "work", env) as (url, token):
             assignments = released.result()
-            with sync_playwright() as playwright:
-                browser = support.launch_browser(playwright)
-                try:
-                    yield Lab(url, token, browser, layout, assignments, hold)
-                finally:
-                    browser.close()
+            yield Lab(url, token, browser, layout, assignments, hold)
 
 
 def _widget(page, index, css_class, timeout=60):
@@ -229,3 +237,147 @@ def test_formgrader_lists_every_released_assignment(lab):
                 assert row.locator("td.status").text_content().strip() == "released", name
             assert rows.count() == len(lab.assignments)
             support.screenshot(page, SHOTS / "nbgrader-formgrader.png")
+
+
+# ------------------------------------------------------------------ the whole course loop, as a student
+
+
+@pytest.fixture(scope="module")
+def course_loop(tmp_path_factory, browser):
+    """The real course (04-attention and 01-tokenization built and released by the kit), a student home
+    set up with ``llmkit course student-setup``, and JupyterLab running in that home."""
+    require_bubblewrap()  # `llmkit course grade` runs student kernels in the sandbox
+    base = tmp_path_factory.mktemp("course-loop")
+    root = loop.new_course(base)
+    home, work = base / "student", base / "student-jupyter"
+    home.mkdir()
+    loop.student_setup(root / "exchange", work / "config")
+    with ThreadPoolExecutor(1) as pool:
+        released = pool.submit(loop.build_and_release, root, list(loop.MISTAKES))  # while JupyterLab starts
+        with support.jupyterlab(home, work, timeout=180) as (url, token):  # a busy CI machine is slow to start it
+            released.result()
+            yield Lab(url, token, browser, {"home": home, "course": root}, list(loop.MISTAKES), hold=None)
+
+
+def _assignment_list(page):
+    support.menu_command(page, "Nbgrader", "nbgrader:open-assignment-list")
+
+
+def _item(page, section, assignment):
+    return page.locator(f"#{section}_assignments_list .list_item", has_text=assignment).first
+
+
+def _type_into(page, attempt, grade_id):
+    editor = support.code_cell(page, attempt.code_index(grade_id)).locator(".cm-content")
+    editor.click()
+    page.keyboard.press("Control+a")
+    page.keyboard.insert_text(attempt.answers[grade_id])
+
+
+def _saved(path, text, timeout=30.0):
+    """Wait until the notebook on disk has ``text`` in a cell (Validate and Submit read the file)."""
+    import nbformat
+
+    deadline = time.monotonic() + timeout
+    while not any(text in cell.source for cell in nbformat.read(path, 4).cells):
+        assert time.monotonic() < deadline, f"{path.name} was not saved with the student's answer"
+        time.sleep(0.2)
+
+
+def _check(problems, ok, message):
+    """A fact the loop must show: noted, and the loop goes on, so that one run reports every broken step."""
+    if not ok:
+        problems.append(message)
+
+
+def _student_fails_validates_and_submits(page, lab, attempt, problems):
+    """Fetch, answer with one mistake, see the visible failure, Validate, submit (Assignments tab)."""
+    name = attempt.assignment
+    _assignment_list(page)
+    _item(page, "released", name).get_by_role("button", name="Fetch").click()
+    fetched = _item(page, "fetched", name)
+    fetched.wait_for()
+    fetched.locator("a.assignment-notebooks-link").click()
+    page.locator("#fetched_assignments_list .nested_list_item a", has_text=name).first.click()
+    support.wait_notebook_ready(page)
+
+    for grade_id in attempt.answers:
+        _type_into(page, attempt, grade_id)
+    page.keyboard.press("Control+s")
+    _saved(lab.home / name / f"{name}.ipynb", attempt.answers[attempt.mistake["cell"]])
+    support.menu_command(page, "Run", "runmenu:run-all")  # Run All stops at the first failing cell
+
+    # The visible test of the mistaken exercise fails with one sentence: no traceback, no tensor dump.
+    test_cell = support.code_cell(page, attempt.code_index(attempt.visible_test))
+    error = test_cell.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").first
+    error.wait_for(timeout=180_000)  # kernel start and imports
+    text = error.text_content().strip()
+    test_cell.scroll_into_view_if_needed()
+    support.screenshot(page, SHOTS / f"loop-{name}-visible-failure.png")
+    _check(problems, len(text.splitlines()) == 1, f"{name}: the visible failure is not one line:\n{text}")
+    for dump in ("tensor(", "Traceback", "File \""):
+        _check(problems, dump not in text, f"{name}: the visible failure shows {dump!r}: {text}")
+
+    # Validate: a summary that names the exercise, not a wall of tracebacks.
+    page.locator(f"{support.NOTEBOOK} .validate-button").first.click()  # this notebook's toolbar
+    dialog = page.locator(".jp-Dialog")
+    dialog.wait_for(timeout=60_000)
+    summary = _wait_text(dialog, lambda t: "Validating" not in t, timeout=300, what="validation dialog")
+    support.screenshot(page, SHOTS / f"loop-{name}-validate.png")
+    _check(problems, attempt.title in summary, f"{name}: Validate does not name {attempt.title!r}:\n{summary[:1500]}")
+    for dump in ("tensor(", "Traceback"):
+        _check(problems, dump not in summary, f"{name}: Validate shows {dump!r}:\n{summary[:1500]}")
+    dialog.locator(".jp-Dialog-button").last.click()
+    dialog.wait_for(state="hidden")
+
+    _assignment_list(page)
+    _item(page, "fetched", name).get_by_role("button", name="Submit").click()
+    _item(page, "submitted", name).wait_for()
+
+
+def _student_reads_feedback(page, lab, attempt, problems):
+    """Fetch Feedback, open the page from the Assignments tab, read its top."""
+    name = attempt.assignment
+    page.locator("#refresh_assignments_list").click()
+    _item(page, "submitted", name).get_by_role("button", name="Fetch Feedback").click()
+    view = _item(page, "submitted", name).locator("a", has_text="view feedback")
+    view.wait_for(timeout=60_000)
+    pages = list((lab.home / name / "feedback").glob(f"*/{name}.html"))
+    assert len(pages) == 1, list((lab.home / name).rglob("*.html"))
+    html = pages[0].read_text()
+
+    view.click()  # the file browser at the feedback folder; the student opens the page there
+    page.locator(".jp-DirListing-item", has_text=f"{name}.html").first.dblclick()
+    body = page.locator(".jp-HTMLViewer iframe").last.content_frame.locator("body")  # the page just opened
+    _wait_text(body, lambda t: attempt.mistake["feedback"] in (t or ""), what="feedback page")
+    support.screenshot(page, SHOTS / f"loop-{name}-feedback.png")
+
+    text = loop.page_text(html)
+    diagnosis, first_code = text.find(attempt.mistake["feedback"]), text.find(attempt.first_code_line)
+    _check(problems, 0 <= diagnosis and (first_code < 0 or diagnosis < first_code),
+           f"{name}: the diagnosis {attempt.mistake['feedback']!r} is not above the notebook's code "
+           f"(at {diagnosis}, code at {first_code})")
+    for leak in ("Traceback", str(lab.course), "/work/", "site-packages", "llmkit/grading", "BEGIN HIDDEN TESTS"):
+        _check(problems, leak not in text, f"{name}: the feedback shows {leak!r}")
+    _check(problems, str(lab.course) not in html, f"{name}: the feedback's HTML holds the course path")
+    shown = [line for line in attempt.reference_lines if line in text]
+    _check(problems, not shown, f"{name}: the feedback shows reference code: {shown[:3]}")
+
+
+def test_student_loop_fetch_mistake_validate_submit_grade_feedback(course_loop):
+    """Two assignments: the student submits both with one mistake each; one `llmkit course grade`."""
+    attempts = [loop.attempt(name) for name in course_loop.assignments]
+    problems = []
+    with course_loop.page("student-loop") as page:
+        support.open_lab(page, course_loop.url, course_loop.token)
+        for attempt in attempts:
+            _student_fails_validates_and_submits(page, course_loop, attempt, problems)
+        support.screenshot(page, SHOTS / "loop-submitted.png")
+
+        graded = loop.llmkit_cli("course", "grade", "--course", str(course_loop.course))
+        assert graded.returncode == 0, graded.stdout[-2000:] + graded.stderr[-2000:]
+        assert re.search(r"returned\s+2\b", graded.stdout), graded.stdout
+
+        for attempt in attempts:
+            _student_reads_feedback(page, course_loop, attempt, problems)
+    assert not problems, "\n".join(problems)
