@@ -308,3 +308,42 @@ def test_checks_leave_the_thread_count_alone():
     threads = torch.get_num_threads()
     check_top_k_filter(solved()["top_k_filter"])
     assert torch.get_num_threads() == threads
+
+
+# Hints the course's mistake table (course/mutants/06-pretraining.json) leaves to this unit test.
+EVALUATION_LINE = ("                print(f\"Ep {epoch + 1} (Step {global_step:06d}): Train loss {train_loss:.3f}, "
+                   "Val loss {val_loss:.3f}\")\n")
+RARER_MISTAKES = [
+    ("calc_loss_batch", "cross_entropy(logits.flatten(0, 1)", "cross_entropy(torch.softmax(logits, dim=-1).flatten(0, 1)",
+     "softmax_first"),
+    ("calc_loss_batch", "logits.flatten(0, 1), target_batch.flatten()",
+     "logits.transpose(0, 1).flatten(0, 1), target_batch.flatten()", "flatten_order"),
+    ("calc_loss_batch", "target_batch.flatten())", "target_batch.flatten(), reduction='none')", "not_scalar"),
+    ("calc_loss_batch", "    logits = model(input_batch)", "    model.eval()\n    logits = model(input_batch)",
+     "mode_changed"),
+    ("calc_loss_loader", "num_batches = len(data_loader) if num_batches is None else min(num_batches, len(data_loader))",
+     "num_batches = len(data_loader)", "ignores_num_batches"),
+    ("calc_loss_loader", "        if i >= num_batches:\n            break\n", "", "no_break"),
+    ("train_model_simple", "tokens_seen += input_batch.numel()", "tokens_seen += input_batch.shape[1]", "tokens_cols"),
+    ("train_model_simple", "            tokens_seen += input_batch.numel()\n", "", "tokens_late"),
+    ("softmax_with_temperature", "softmax(logits / temperature", "softmax(logits", "ignores_t"),
+]
+
+
+@pytest.mark.parametrize("name, old, new, key", RARER_MISTAKES)
+def test_rarer_mistakes_are_named(name, old, new, key):
+    from llmkit.grading.pretraining import HINTS
+
+    code = mutate(reference_source(getattr(ref, name)), old, new)
+    if key == "tokens_late":  # the batch's tokens are counted after the evaluation instead of before it
+        code = code.replace(EVALUATION_LINE, EVALUATION_LINE + "            tokens_seen += input_batch.numel()\n")
+    with pytest.raises(GradingError, match=re.escape(HINTS[key])):
+        CHECKS[name](solved(**{name: code})[name])
+
+
+def test_a_block_loaded_into_another_block_is_named():
+    from llmkit.grading.pretraining import HINTS
+
+    code = mutate(LOAD, "zip(gpt.trf_blocks, blocks)", "zip(gpt.trf_blocks, blocks[::-1])")
+    with pytest.raises(GradingError, match=re.escape(HINTS["block_index"])):
+        check_load_weights_into_gpt(notebook(LOAD_HELPERS + code)["load_weights_into_gpt"])
