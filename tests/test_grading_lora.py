@@ -243,3 +243,31 @@ def test_layers_wrapped_with_another_class_are_named():
     ns = solved(replace_linear_with_lora=other + replace)
     with pytest.raises(GradingError, match="not your LinearWithLoRA"):
         check_replace_linear_with_lora(ns["replace_linear_with_lora"])
+
+
+# Hints the course's mistake table (course/mutants/07-lora.json) leaves to this unit test.
+RARER_MISTAKES = [
+    ("LoRALayer", "self.scaling = alpha / rank", "self.scaling = rank / alpha", "rank_over_alpha"),
+    ("LoRALayer", "return (self.scaling * (self.A @ self.B)).T", "return (self.A @ self.B).T", "dw_no_scale"),
+    ("count_trainable", "total = sum(p.numel() for p in model.parameters())",
+     "total = sum(p.numel() for m in model.modules() for p in m.parameters())", "per_module"),
+    ("merge_lora", "setattr(module, name, child.merged_linear())", "setattr(module, name, child.linear)",
+     "merge_dropped"),
+]
+
+
+@pytest.mark.parametrize("name, old, new, key", RARER_MISTAKES)
+def test_rarer_mistakes_are_named(name, old, new, key):
+    from llmkit.grading.lora import HINTS
+
+    with pytest.raises(GradingError, match=re.escape(HINTS[key])):
+        CHECKS[name](mutant(name, old, new))
+
+
+def test_merge_lora_must_merge_the_model_itself_when_inplace():
+    from llmkit.grading.lora import HINTS
+
+    code = mutate(SOURCES["merge_lora"], "target = model if inplace else copy.deepcopy(model)",
+                  "target = copy.deepcopy(model)")
+    with pytest.raises(GradingError, match=re.escape(HINTS["inplace_ignored"])):
+        check_merge_lora(solved(merge_lora=code)["merge_lora"])

@@ -76,6 +76,30 @@ HINTS = {
     "not_inplace_copy": "merge_lora(model, inplace=False) changed the model it was given: merge a deep copy "
                         "(copy.deepcopy(model)) and leave the original ready to keep training.",
     "merge_none": "merge_lora should return the merged model.",
+    "inplace_ignored": "merge_lora(model, inplace=True) left the model it was given unmerged: with inplace=True "
+                       "merge into model itself (target = model), with inplace=False into a deep copy.",
+}
+
+# Hints the course's mistake table does not simulate end to end (each notebook there takes long to grade):
+# tests/test_grading_lora.py names every one of them with a mutated solution.
+UNIT_TESTED = "named by a mutated solution in tests/test_grading_lora.py"
+NOT_SIMULATED = {
+    "transposed": UNIT_TESTED,
+    "rank_over_alpha": UNIT_TESTED,
+    "dw_no_scale": UNIT_TESTED,
+    "linear_only": UNIT_TESTED,
+    "merged_in_place": UNIT_TESTED,
+    "merge_transpose": UNIT_TESTED,
+    "no_setattr": UNIT_TESTED,
+    "added": UNIT_TESTED,
+    "double_wrap": "no edit of the solution reaches it (named_children() yields each child once); it names "
+                   "hand-written walks over named_modules() that also visit a new wrapper's inner layer",
+    "rank_alpha": UNIT_TESTED,
+    "swapped_counts": UNIT_TESTED,
+    "state_dict": UNIT_TESTED,
+    "per_module": UNIT_TESTED,
+    "merge_dropped": UNIT_TESTED,
+    "merge_none": UNIT_TESTED,
 }
 
 
@@ -650,11 +674,15 @@ def _check_merge(fn):
         if not close(got, expected) and not _as_own_merged_linear(fn, wrapper_cls, paths, plain, got, x):
             fail_with_diagnosis(f"the output of the model from {what}", got, expected,
                                 {"merge_dropped": (_gpt_output(plain, x), HINTS["merge_dropped"])})
+        after = dict(model.state_dict())
         if not inplace:
-            after = dict(model.state_dict())
             unchanged = set(after) == set(snapshot) and all(_same(after[k], snapshot[k]) for k in snapshot)
             if merged is model or not unchanged:
                 raise GradingError(f"{what} changed its input. Likely mistake: {HINTS['not_inplace_copy']}")
+        elif set(after) != set(plain):  # inplace=True: the model given is the one merged
+            still = sorted(k for k in after if k not in plain)[:2]
+            raise GradingError(f"after {what} the model given still holds {', '.join(still)}. "
+                               f"Likely mistake: {HINTS['inplace_ignored']}")
 
 
 def _as_own_merged_linear(fn, wrapper_cls, paths, plain, got, x) -> bool:
