@@ -166,7 +166,7 @@ MISTAKES = [
     (ref.random_split, check_random_split,
      "return shuffled[:train_end], shuffled[train_end:validation_end], shuffled[validation_end:]",
      "return shuffled[:train_end], shuffled[validation_end:], shuffled[train_end:validation_end]",
-     "returns (train, test, validation)"),
+     "come back as (train, test, validation)"),
     # SpamDataset
     (ref.SpamDataset, check_spam_dataset, 'rows = [(_label_id(label, f"row {i}"), text)', "rows = [(label, text)",
      "labels are not mapped to 0/1"),
@@ -192,7 +192,13 @@ MISTAKES = [
      "final_norm is frozen"),
     (ref.prepare_for_classification, check_prepare_for_classification,
      "list(model.trf_blocks)[len(model.trf_blocks) - trainable_blocks:]", "list(model.trf_blocks)[:trainable_blocks]",
-     "not the first"),
+     "the first block trains instead of the last"),
+    (ref.prepare_for_classification, check_prepare_for_classification, "nn.Linear(old.in_features, num_classes)",
+     "nn.Linear(old.in_features, num_classes, bias=False)", "the new head has no bias"),
+    (ref.prepare_for_classification, check_prepare_for_classification,
+     "    for param in model.parameters():\n        param.requires_grad = False\n",
+     "    import copy\n    model = copy.deepcopy(model)\n    for param in model.parameters():\n        param.requires_grad = False\n",
+     "the model it was given is left unchanged"),
     (ref.prepare_for_classification, check_prepare_for_classification,
      "list(model.trf_blocks)[len(model.trf_blocks) - trainable_blocks:]", "list(model.trf_blocks)[-trainable_blocks:]",
      "blocks[-0:] is the whole list"),
@@ -279,3 +285,34 @@ def test_a_crashing_student_function_is_a_failed_check_not_a_crash():
     code = mutate(src(ref.calc_loss_batch), "logits = model(input_batch)[:, -1, :]", "logits = model(input_batch)[-1]")
     with pytest.raises(GradingError, match="calc_loss_batch"):
         check_calc_loss_batch(student(code, "calc_loss_batch"))
+
+
+# Hints the course's mistake table (course/mutants/08-classification-finetuning.json) leaves to this unit test.
+RARER_MISTAKES = [
+    (ref.SpamDataset, check_spam_dataset, "ids[:max_length] for ids", "ids[-max_length:] for ids", "cut_front"),
+    (ref.SpamDataset, check_spam_dataset, 'rows = [(_label_id(label, f"row {i}"), text)',
+     'rows = [(1 - _label_id(label, f"row {i}"), text)', "labels_swapped"),
+    (ref.calc_loss_batch, check_calc_loss_batch,
+     "    logits = model(input_batch)[:, -1, :]  # (B, T, C) -> (B, C)\n"
+     "    return nn.functional.cross_entropy(logits, target_batch)",
+     "    logits = model(input_batch)  # (B, T, C)\n"
+     "    targets = target_batch.repeat_interleave(logits.shape[1])\n"
+     "    return nn.functional.cross_entropy(logits.flatten(0, 1), targets)", "all_tokens"),
+    (ref.classify_review, check_classify_review, 'return "spam" if', 'return "not spam" if', "swapped_names"),
+    (ref.prepare_for_classification, check_prepare_for_classification,
+     "    for block in list(model.trf_blocks)", "    model.out_head.requires_grad_(False)\n    for block in []:\n"
+     "        pass\n    for block in list(model.trf_blocks)[:0]", "all_frozen"),
+]
+
+
+@pytest.mark.parametrize("obj, check, old, new, key", RARER_MISTAKES)
+def test_rarer_mistakes_are_named(obj, check, old, new, key):
+    from llmkit.grading.classification import HINTS
+
+    code = mutate(src(obj), old, new)
+    if key == "swapped_names":
+        code = code.replace('else "not spam"', 'else "spam"')
+    if key == "all_frozen":
+        code = code.replace("    for param in model.final_norm.parameters():\n        param.requires_grad = True\n", "")
+    with pytest.raises(GradingError, match=re.escape(HINTS[key])):
+        check(student(code, obj.__name__))

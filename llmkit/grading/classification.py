@@ -39,6 +39,44 @@ HINTS = {
     "no_pad_review": "classify_review does not pad the text to max_length; pad it at the end with pad_token_id, "
                      "exactly as SpamDataset did for training.",
     "swapped_names": "the two answers are swapped: class 1 is spam, class 0 is not spam.",
+    "not_undersampled": "ham is not undersampled; draw as many ham rows as there are spam rows.",
+    "with_replacement": "the same ham row is drawn twice: sample without replacement "
+                        "(RandomState(seed).choice(n, k, replace=False) or random.Random(seed).sample).",
+    "unshuffled": "random_split cuts the data in its original order: shuffle it first. create_balanced_dataset puts "
+                  "all ham before all spam, so the test split would be almost all spam.",
+    "split_order": "the splits come back as (train, test, validation); return train, validation, test.",
+    "labels_not_mapped": "labels are not mapped to 0/1; store 0 for ham and 1 for spam (the given _label_id does it).",
+    "labels_swapped": "the labels are swapped; the book maps ham to 0 and spam to 1.",
+    "not_frozen": "the layers are not frozen; set requires_grad = False on every parameter first, then unfreeze the "
+                  "last block(s) and final_norm.",
+    "all_frozen": "everything is frozen, even the new head; freeze first, then create the head (new layers train by "
+                  "default) and unfreeze the last block(s) and final_norm.",
+    "head_frozen": "the new head is frozen: replace the head after freezing the model (a fresh nn.Linear trains by "
+                   "default), or set its requires_grad = True.",
+    "head_no_bias": "the new head has no bias; the book's head is nn.Linear(emb_dim, num_classes) with its default "
+                    "bias.",
+    "not_in_place": "the model it was given is left unchanged (a copy was prepared): change model itself, in place, "
+                    "and return it, as the book's code does.",
+    "final_norm_frozen": "final_norm is frozen; unfreeze it with the last block(s), as the book does.",
+    "first_block": "the first block trains instead of the last: the last block is model.trf_blocks[-1] "
+                   "(index n_layers - 1).",
+    "accuracy_train_mode": "the model runs in train mode: call model.eval() first, or dropout makes the accuracy noisy.",
+}
+
+# Hints the course's mistake table does not simulate end to end (each notebook there takes long to grade):
+# tests/test_grading_classification.py names every one of them with a mutated solution.
+UNIT_TESTED = "named by a mutated solution in tests/test_grading_classification.py"
+NOT_SIMULATED = {
+    "fixed_pad": UNIT_TESTED,
+    "no_truncation": UNIT_TESTED,
+    "cut_front": UNIT_TESTED,
+    "all_tokens": UNIT_TESTED,
+    "swapped_names": UNIT_TESTED,
+    "not_undersampled": UNIT_TESTED,
+    "with_replacement": UNIT_TESTED,
+    "labels_swapped": UNIT_TESTED,
+    "all_frozen": UNIT_TESTED,
+    "final_norm_frozen": UNIT_TESTED,
 }
 
 
@@ -130,8 +168,7 @@ def check_create_balanced_dataset(fn):
         raise GradingError("create_balanced_dataset changed the list it was given; build and return a new list.")
     counts = Counter(row[0] for row in out if isinstance(row, tuple))
     if len(out) == len(rows) and counts["ham"] == 40:
-        raise GradingError("create_balanced_dataset returns every row: ham is not undersampled; draw as many ham "
-                           "rows as there are spam rows.")
+        raise GradingError(f"create_balanced_dataset returns every row: {HINTS['not_undersampled']}")
     if Counter(row for row in out if row[0] == "spam") != Counter(spam):
         raise GradingError(f"create_balanced_dataset must keep every spam row unchanged ({len(spam)} here); got "
                            f"{counts['spam']} spam rows.")
@@ -142,8 +179,7 @@ def check_create_balanced_dataset(fn):
     if not set(out_ham) <= ham:
         raise GradingError("create_balanced_dataset returns ham rows that were not in the input.")
     if len(set(out_ham)) != len(out_ham):
-        raise GradingError("the same ham row is drawn twice: sample without replacement "
-                           "(RandomState(seed).choice(n, k, replace=False) or random.Random(seed).sample).")
+        raise GradingError(HINTS["with_replacement"])
     again = _as_rows(call_checked("create_balanced_dataset(rows) again", fn, rows), "create_balanced_dataset")
     if again != out:
         raise GradingError("two calls with the same seed give different rows; draw with a generator seeded "
@@ -174,7 +210,8 @@ def _check_split(fn, data, train_frac, validation_frac, seed_kw):
     expected = (n_train, n_val, n - n_train - n_val)
     if sizes != expected:
         if sizes == (expected[0], expected[2], expected[1]):
-            raise GradingError(f"{what} returns (train, test, validation); return train, validation, test.")
+            raise GradingError(f"{what} gives sizes {sizes}, expected {expected}. Likely mistake: "
+                               f"{HINTS['split_order']}")
         if sizes[0] == round(n * train_frac) or sizes[1] == round(n * validation_frac):
             raise GradingError(f"{what} gives sizes {sizes}, expected {expected}: round the sizes down with int(), "
                                "as the book does; the test split gets the rest.")
@@ -191,9 +228,7 @@ def check_random_split(fn):
     data = [("ham", f"h{i}") for i in range(24)] + [("spam", f"s{i}") for i in range(23)]  # 47 rows, ham first
     train, validation, test = _check_split(fn, data, 0.7, 0.1, {})
     if train + validation + test == data:
-        raise GradingError("random_split cuts the data in its original order: shuffle it first. "
-                           "create_balanced_dataset puts all ham before all spam, so the test split would be "
-                           "almost all spam.")
+        raise GradingError(HINTS["unshuffled"])
     if _check_split(fn, data, 0.7, 0.1, {})[0] != train:
         raise GradingError("two calls with the same seed give different splits; shuffle with a generator seeded "
                            "by the seed argument.")
@@ -208,8 +243,7 @@ def _item_ids(item, what):
         raise GradingError(f"{what} should be a pair (token ids, label), got {_describe(item)}.")
     ids, label = item
     if isinstance(label, str) or (isinstance(label, (list, tuple)) and label and isinstance(label[0], str)):
-        raise GradingError(f"{what} has the label {label!r}: labels are not mapped to 0/1; store 0 for ham and 1 "
-                           "for spam (the given _label_id does it).")
+        raise GradingError(f"{what} has the label {label!r}: {HINTS['labels_not_mapped']}")
     try:
         ids_t = torch.as_tensor(ids)
         label_t = torch.as_tensor(label)
@@ -264,8 +298,8 @@ def check_spam_dataset(cls):
             except GradingError as exc:
                 stored = getattr(student, "labels", None)
                 if isinstance(stored, (list, tuple)) and any(isinstance(v, str) for v in stored):
-                    raise GradingError(f"{exc} The stored labels are strings ({stored[0]!r}, ...): labels are not "
-                                       "mapped to 0/1; store 0 for ham and 1 for spam.") from exc
+                    raise GradingError(f"{exc} The stored labels are strings ({stored[0]!r}, ...): "
+                                       f"{HINTS['labels_not_mapped']}") from exc
                 raise
             ids, label = _item_ids(item, f"{what}[{i}]")
             got.append(ids)
@@ -273,9 +307,10 @@ def check_spam_dataset(cls):
         expected_labels = [int(reference[i][1]) for i in range(len(rows))]
         if labels != expected_labels:
             if labels == [1 - v for v in expected_labels]:
-                raise GradingError(f"{what}: the labels are swapped; the book maps ham to 0 and spam to 1.")
-            raise GradingError(f"{what}: labels {labels} differ from {expected_labels}; labels are not mapped to "
-                               "0/1 as the book does (ham 0, spam 1).")
+                raise GradingError(f"{what}: {HINTS['labels_swapped']}")
+            first = next(i for i, (a, b) in enumerate(zip(labels, expected_labels)) if a != b)
+            raise GradingError(f"{what}: the labels differ first at item {first}: got {labels[first]!r}, expected "
+                               f"{expected_labels[first]} (ham 0, spam 1, in the order of the rows).")
         expected = [reference[i][0].tolist() for i in range(len(rows))]
         if got != expected:
             encoded = [tokenizer.encode(text) for _, text in rows]
@@ -322,6 +357,10 @@ def _check_prepared(fn, num_classes, trainable_blocks, seed):
         kwargs["trainable_blocks"] = trainable_blocks
     what = "prepare_for_classification(model" + "".join(f", {k}={v}" for k, v in kwargs.items()) + ")"
     out = call_checked(what, fn, model, **kwargs)
+    head = getattr(model, "out_head", None)
+    if isinstance(out, nn.Module) and out is not model and isinstance(head, nn.Linear) \
+            and head.out_features == cfg["vocab_size"]:
+        raise GradingError(f"after {what}: {HINTS['not_in_place']}")
     model = out if isinstance(out, nn.Module) else model
     head = getattr(model, "out_head", None)
     if not isinstance(head, nn.Linear):
@@ -336,6 +375,8 @@ def _check_prepared(fn, num_classes, trainable_blocks, seed):
         raise GradingError(f"the new head reads {head.in_features} features, but this model's emb_dim is "
                            f"{cfg['emb_dim']}; take it from the old head (model.out_head.in_features), "
                            "not a fixed 768.")
+    if getattr(head, "bias", None) is None:
+        raise GradingError(f"after {what}: {HINTS['head_no_bias']}")
     wanted = {"out_head", "final_norm"} | {f"trf_blocks.{i}" for i in range(n_layers - trainable_blocks, n_layers)}
     got = _trainable_groups(model)
     partly = _trainable_groups(model) & _frozen_parts(model)
@@ -347,16 +388,11 @@ def _check_prepared(fn, num_classes, trainable_blocks, seed):
         return
     every = {"tok_emb", "pos_emb", "final_norm", "out_head"} | {f"trf_blocks.{i}" for i in range(n_layers)}
     if got == every:
-        raise GradingError(f"after {what} every parameter still trains: the layers are not frozen; set "
-                           "requires_grad = False on every parameter first, then unfreeze the last block(s) and "
-                           "final_norm.")
+        raise GradingError(f"after {what} every parameter still trains: {HINTS['not_frozen']}")
     if not got:
-        raise GradingError(f"after {what} nothing trains: everything is frozen, even the new head; freeze first, "
-                           "then create the head (new layers train by default) and unfreeze the last block(s) and "
-                           "final_norm.")
+        raise GradingError(f"after {what} nothing trains: {HINTS['all_frozen']}")
     if "out_head" not in got:
-        raise GradingError(f"after {what} the new head is frozen: replace the head after freezing the model "
-                           "(a fresh nn.Linear trains by default), or set its requires_grad = True.")
+        raise GradingError(f"after {what}: {HINTS['head_frozen']}")
     if trainable_blocks == 0 and got >= {f"trf_blocks.{i}" for i in range(n_layers)}:
         raise GradingError("with trainable_blocks=0 every block trains: blocks[-0:] is the whole list; take the "
                            "blocks from index len(model.trf_blocks) - trainable_blocks on.")
@@ -364,12 +400,11 @@ def _check_prepared(fn, num_classes, trainable_blocks, seed):
         raise GradingError(f"after {what} only the head trains: everything else is frozen; unfreeze the last "
                            f"transformer block(s) and final_norm too.")
     if "final_norm" not in got:
-        raise GradingError(f"after {what} final_norm is frozen; unfreeze it with the last block(s), as the book does.")
+        raise GradingError(f"after {what}: {HINTS['final_norm_frozen']}")
     early = sorted(g for g in got - wanted if g.startswith("trf_blocks"))
     missing = sorted(g for g in wanted - got if g.startswith("trf_blocks"))
     if early and missing and "trf_blocks.0" in early:
-        raise GradingError(f"after {what} {early} train instead of {missing}: the last block is "
-                           "model.trf_blocks[-1] (index n_layers - 1), not the first.")
+        raise GradingError(f"after {what} {early} train instead of {missing}: {HINTS['first_block']}")
     if missing:
         raise GradingError(f"after {what} {missing} stay frozen; unfreeze the last {trainable_blocks} "
                            "transformer block(s).")
@@ -462,8 +497,7 @@ def check_calc_accuracy_loader(fn):
         except (TypeError, ValueError):
             raise GradingError(f"{what} returned {_describe(out)}; return the accuracy as a number.") from None
         if any(model.modes_seen):
-            raise GradingError(f"{what} runs the model in train mode: call model.eval() first, or dropout makes "
-                               "the accuracy noisy.")
+            raise GradingError(f"{what}: {HINTS['accuracy_train_mode']}")
         if abs(value - expected) < 1e-6:
             continue
         if abs(value - 100 * expected) < 1e-4:
