@@ -59,7 +59,10 @@ c.GenerateFeedback.preprocessors = [
 import importlib.util  # noqa: E402 - found without importing the kit (and torch) for every nbgrader command
 
 _package_dir = lambda name: os.path.dirname(importlib.util.find_spec(name).origin)  # noqa: E731
-c.HTMLExporter.template_name = "llmkit_feedback"  # llmkit/grading/templates/llmkit_feedback, on nbgrader's own
+# nbgrader's "feedback" template, found first in the kit's folder of that name: its llmkit_feedback.html.j2
+# extends nbgrader's page (llmkit/grading/templates/feedback). The name is nbgrader's own, so the
+# command line and NbGraderAPI (which may set it to "feedback" itself) find the same page.
+c.HTMLExporter.template_name = "feedback"
 c.HTMLExporter.template_file = "llmkit_feedback.html.j2"
 c.HTMLExporter.extra_template_basedirs = [
     os.path.join(_package_dir("llmkit"), "grading", "templates"),
