@@ -82,3 +82,11 @@ def test_an_unknown_assignment_is_refused_in_one_line(tool, tmp_path, capsys):
     book = _fake_book(tmp_path)
     assert tool.main(["--book-repo", str(book), "--assignments", "10-nothing"]) == 2
     assert "unknown assignment(s) 10-nothing" in capsys.readouterr().err
+
+
+def test_methods_the_student_writes_that_the_book_lacks_are_reported(tool):
+    ours = ("class Layer:\n    def forward(self, x):\n        ### BEGIN SOLUTION\n        return x\n"
+            "        ### END SOLUTION\n\n    def delta(self):\n        ### BEGIN SOLUTION\n        return 0\n"
+            "        ### END SOLUTION\n\n    def save(self):\n        return None\n")
+    book = "class Layer:\n    def forward(self, x):\n        return x\n"
+    assert tool.asked_methods(ours, book) == ["delta"]  # save() is given code, not asked of the student

@@ -191,6 +191,7 @@ class Exercise:
     ours_params: dict[str, list[str]]
     book_params: dict[str, list[str]]
     origins: dict[str, str]
+    extra_methods: dict[str, list[str]] = field(default_factory=dict)
 
 
 def build_submission(root: Path, assignment: str, defs: dict[str, Definition]) -> tuple[nbformat.NotebookNode,
@@ -214,10 +215,27 @@ def build_submission(root: Path, assignment: str, defs: dict[str, Definition]) -
         exercise = Exercise(meta["grade_id"], names, from_book, {n: _params(ours[n]) for n in names},
                             {n: defs[n].params for n in from_book},
                             {n: str(Path(defs[n].origin)) for n in from_book})
+        for n in from_book:
+            if isinstance(ours[n], ast.ClassDef):
+                missing = asked_methods(ast.get_source_segment(cell.source, ours[n]), defs[n].source)
+                if missing:
+                    exercise.extra_methods[n] = missing
         exercises.append(exercise)
         if from_book:
             cell.source = book_cell(from_book, cell.source, defs, available - set(from_book))
     return nb, exercises
+
+
+def _methods(source: str) -> dict[str, str]:
+    """Method name -> its source, for the first class in ``source``."""
+    cls = next(n for n in ast.parse(source).body if isinstance(n, ast.ClassDef))
+    return {n.name: ast.get_source_segment(source, n) for n in cls.body if isinstance(n, ast.FunctionDef)}
+
+
+def asked_methods(ours_source: str, book_source: str) -> list[str]:
+    """Methods the student writes in our class (they hold a solution region) that the book's class lacks."""
+    book = _methods(book_source)
+    return [m for m, code in _methods(ours_source).items() if "BEGIN SOLUTION" in code and m not in book]
 
 
 def _feedback_lines(root: Path, assignment: str) -> dict[str, str]:
@@ -271,8 +289,10 @@ def _source_kind(ex: Exercise) -> str:
 
 
 def extra_parameters(ex: Exercise) -> dict[str, list[str]]:
-    """Parameters the course's signature has and the book's lacks: there the course asks for more."""
+    """Parameters (and methods) the course asks for and the book's definition lacks."""
     extra = {n: [p for p in ex.ours_params[n] if p not in ex.book_params[n]] for n in ex.from_book}
+    for n, methods in ex.extra_methods.items():
+        extra[n] = extra.get(n, []) + [f"method {m}()" for m in methods]
     return {n: ps for n, ps in extra.items() if ps}
 
 
@@ -314,6 +334,8 @@ def main(argv=None) -> int:
                   + (f"  [{'; '.join(f'{n} <- {o}' for n, o in ex.origins.items())}]" if ex.origins else ""))
             for note in signature_notes(ex):
                 print(f"      signature: {note}")
+            for n, methods in ex.extra_methods.items():
+                print(f"      course asks {n} for {', '.join(m + '()' for m in methods)}, which the book's class lacks")
             for r in mine:
                 if r["earned"] < r["possible"]:
                     print(f"      lost {r['possible'] - r['earned']:g} on {r['test']}: {r['feedback']}")
@@ -322,7 +344,7 @@ def main(argv=None) -> int:
             elif len(ex.from_book) < len(ex.names):
                 more.append(f"{assignment}/{ex.grade_id} (book lacks {', '.join(set(ex.names) - set(ex.from_book))})")
             elif extra_parameters(ex):
-                more.append(f"{assignment}/{ex.grade_id} (book's signature lacks " + "; ".join(
+                more.append(f"{assignment}/{ex.grade_id} (the book's definition lacks " + "; ".join(
                     f"{n}: {', '.join(ps)}" for n, ps in extra_parameters(ex).items()) + ")")
             elif earned < possible:
                 unfair.append(f"{assignment}/{ex.grade_id}")
