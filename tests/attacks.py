@@ -309,6 +309,14 @@ for host in ("127.0.0.1", "localhost", "::1"):
     except Exception as exc:
         print("no route to", host, type(exc).__name__)
 ''',
+    # Active content for the instructor's browser: the formgrader and the feedback render the outputs.
+    "active-content": r'''
+from IPython.display import HTML, Javascript, Markdown, SVG, display
+display(HTML("<p>graded</p><script>fetch('/api/terminals', {method: 'POST'}); ACTIVE_CONTENT_RAN()</script>"))
+display(Javascript("ACTIVE_CONTENT_RAN()"))
+display(SVG('<svg xmlns="http://www.w3.org/2000/svg"><script>ACTIVE_CONTENT_RAN()</script></svg>'))
+display(Markdown('<img src="x" onerror="ACTIVE_CONTENT_RAN()"> [click](javascript:ACTIVE_CONTENT_RAN())'))
+''',
 }
 
 # Metadata tampering is done to the notebook itself (see tests/test_grading_attacks.py).

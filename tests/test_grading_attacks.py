@@ -10,6 +10,7 @@ any output or feedback, and no process of a sandbox may outlive grading.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import socket
@@ -236,6 +237,22 @@ def test_no_secret_or_hidden_test_reaches_any_output_or_feedback(attacked):
                     assert "llmkit/grading/" not in text, f"{student}: a grader path in feedback"
     reach = (root / "autograded" / "attack-reach-reference" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_text()
     assert "reference found: None" in reach
+
+
+def test_active_content_reaches_no_browser(attacked):
+    root = attacked["root"]
+    for folder in ("autograded", "feedback"):
+        for path in (root / folder / "attack-active-content").rglob("*"):
+            if path.suffix not in (".ipynb", ".html"):
+                continue
+            text = path.read_text(errors="ignore")
+            if path.suffix == ".ipynb":  # the cell's own source may say anything; what matters is what it shows
+                nb = nbformat.reads(text, as_version=4)
+                text = json.dumps([c.get("outputs", []) for c in nb.cells] + [c.source for c in nb.cells
+                                                                              if c.cell_type != "code"])
+            for marker in ("<script>fetch(", "<script>ACTIVE_CONTENT_RAN", 'onerror="ACTIVE_CONTENT_RAN',
+                           "javascript:ACTIVE_CONTENT_RAN", "application/javascript\": \"ACTIVE"):
+                assert marker not in text, f"{path.name} carries the student's {marker!r}"
 
 
 def test_failures_are_explained(attacked):

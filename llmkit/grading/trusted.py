@@ -41,6 +41,7 @@ from nbgrader.preprocessors import Execute
 from traitlets import Bool, Dict, Integer, Unicode
 
 from . import GradingError, salted_seeds
+from .sanitize import sanitize_notebook
 from .integrity import Cell, SourceIntegrity
 from .remote import KernelGone, KernelSession, RemoteObject, StudentCodeError
 from . import sandbox
@@ -211,6 +212,7 @@ class TrustedExecute(Execute):
                 self._kill(self._dead)
                 self.log.error("kernel failed: %s", exc)
             self._fail_rest(nb, start=getattr(self, "_next_index", 0))
+            sanitize_notebook(nb, self._is_instructor)  # what the student wrote is shown to the instructor, never run
         finally:
             watchdog.cancel()
             current_integrity.reset(token)
