@@ -182,7 +182,7 @@ MISTAKES = [
     (COLLATE, "custom_collate_fn", check_custom_collate_fn, "inputs = torch.tensor(padded[:-1])",
      "inputs = torch.tensor(padded[:-1]); inputs[n:] = ignore_index", "the inputs contain ignore_index"),
     (COLLATE, "custom_collate_fn", check_custom_collate_fn, "padded = list(item) + [pad_token_id]",
-     "padded = item; padded += [pad_token_id]", "changes the items"),
+     "padded = item; padded += [pad_token_id]", "the items it is given are changed"),
     (src(ref.mask_prompt_targets), "mask_prompt_targets", check_mask_prompt_targets,
      "max(prompt_length - 1, 0)", "prompt_length", "the first response token is hidden too"),
     (src(ref.mask_prompt_targets), "mask_prompt_targets", check_mask_prompt_targets,
@@ -193,9 +193,9 @@ MISTAKES = [
      "returned None"),
     (src(ref.split_instructions), "split_instructions", check_split_instructions,
      "return data[:train_end], data[train_end:test_end], data[test_end:]",
-     "return data[:train_end], data[test_end:], data[train_end:test_end]", "returns (train, validation, test)"),
+     "return data[:train_end], data[test_end:], data[train_end:test_end]", "come back as (train, validation, test)"),
     (src(ref.split_instructions), "split_instructions", check_split_instructions,
-     "train_end = int(len(data) * train_frac)", "train_end = round(len(data) * train_frac)", "round down"),
+     "train_end = int(len(data) * train_frac)", "train_end = round(len(data) * train_frac)", "round the sizes down"),
     (src(ref.split_instructions), "split_instructions", check_split_instructions,
      "    train_end = int(", "    data = sorted(data, key=str)\n    train_end = int(", "without shuffling"),
     (src(ref.score_responses), "score_responses", check_score_responses,
@@ -244,3 +244,20 @@ def test_a_crashing_student_function_is_a_failed_check_not_a_crash():
     code = mutate(COLLATE, "torch.stack(inputs_list)", "torch.stack(inputs_list, dim=3)")
     with pytest.raises(GradingError, match="raised IndexError"):
         check_custom_collate_fn(student(code, "custom_collate_fn"))
+
+
+# Hints the course's mistake table (course/mutants/09-instruction-finetuning.json) leaves to this unit test.
+@pytest.mark.parametrize("old, new, key", [
+    ("    if entry.get(\"input\"):\n        text += f\"\\n\\n### Input:\\n{entry['input']}\"\n", "", "input_missing"),
+    ("\\n\\n### Instruction:\\n", "\\n### Instruction:\\n", "no_blank_line"),
+    ("{PREAMBLE}\\n\\n### Instruction", "### Instruction", "no_preamble"),
+])
+def test_rarer_prompt_mistakes_are_named(old, new, key):
+    from llmkit.grading.instruction import HINTS, check_format_input
+    from llmkit_solutions import instruction as reference
+
+    source = reference_source(reference.format_input)
+    code = source.replace(old, new)
+    assert code != source, old
+    with pytest.raises(GradingError, match=re.escape(HINTS[key])):
+        check_format_input(student(code, "format_input"))

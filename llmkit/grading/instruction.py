@@ -24,6 +24,74 @@ PREAMBLE = ("Below is an instruction that describes a task. "
             "Write a response that appropriately completes the request.")
 RESPONSE_HEADER = "\n\n### Response:\n"
 
+HINTS = {
+    # format_input
+    "input_when_empty": "the prompt has an '### Input:' section although the input is empty; add that section only "
+                        "when entry['input'] is not empty.",
+    "input_missing": "the '### Input:' section is missing; add '\\n\\n### Input:\\n' + the input when entry['input'] "
+                     "is not empty.",
+    "response_in_prompt": "the prompt already holds '### Response:'; format_input stops after the instruction (and "
+                          "input): the response header is added with the output.",
+    "no_blank_line": "the sections must be separated by an empty line ('\\n\\n### Instruction:\\n').",
+    "no_preamble": f"the prompt must start with the preamble {PREAMBLE!r}.",
+    # InstructionDataset
+    "header_missing": "the response header is missing; the text is format_input(entry) + '\\n\\n### Response:\\n' + "
+                      "entry['output'].",
+    "output_missing": "the output is missing; the text is format_input(entry) + '\\n\\n### Response:\\n' + "
+                      "entry['output'].",
+    # custom_collate_fn
+    "no_mask": "the padding is not masked: in the targets, replace every pad after the first with ignore_index "
+               "(-100), so the loss skips it.",
+    "mask_all": "every pad is masked, the first one too: keep the first pad in the targets as the end-of-text token "
+                "the model must learn to emit; mask only the pads after it.",
+    "no_cut": "no truncation to allowed_max_length: cut inputs and targets to allowed_max_length when it is given.",
+    "no_shift": "inputs and targets are not shifted: the targets are the inputs moved one position to the left "
+                "(targets = padded[1:], inputs = padded[:-1]).",
+    "no_end_token": "no end token is added: pad every item to the longest length + 1, so even the longest item gets "
+                    "one <|endoftext|> to predict.",
+    "one_end_token_per_batch": "only one end token is kept for the whole batch: every row keeps its own first pad "
+                               "(at position len(item) - 1 of its targets) and masks the pads after it; look for the "
+                               "first pad row by row, not in the flattened batch.",
+    "one_length_for_all_rows": "the padding is masked from one item's length in every row (the last item's n, used "
+                               "after the loop); each row has its own length: mask its targets from position "
+                               "len(item) on, inside the loop.",
+    "items_changed": "the items it is given are changed (e.g. item += [pad]): copy each item first, or the dataset's "
+                     "items grow with every batch.",
+    "inputs_masked": "the inputs contain ignore_index; only the targets are masked, the inputs keep their pad ids.",
+    # mask_prompt_targets
+    "mask_first_response": "the first response token is hidden too: targets[i] predicts token i + 1, so mask only the "
+                           "first prompt_length - 1 targets of each row.",
+    "mask_one_short": "one prompt token too few is masked: mask the first prompt_length - 1 targets of each row.",
+    "fixed_ignore": "the masked targets hold -100 although ignore_index says otherwise; use ignore_index.",
+    # split_instructions, score_responses
+    "split_order": "the splits come back as (train, validation, test); the book's order is train, test, validation.",
+    "split_rounding": "round the sizes down with int(), as the book does; validation gets the rest.",
+    "split_shuffled": "the entries are reordered; cut the data in file order, without shuffling.",
+    "percentage": "return a fraction between 0 and 1, not a percentage.",
+    "not_stripped": "strip surrounding whitespace from both texts before comparing.",
+    "not_normalised": "compare normalise(output) with normalise(response) (lowercase, no punctuation, single spaces).",
+}
+
+# Hints the course's mistake table does not simulate end to end (each notebook there takes long to grade):
+# tests/test_grading_instruction.py names every one of them with a mutated solution.
+UNIT_TESTED = "named by a mutated solution in tests/test_grading_instruction.py"
+NOT_SIMULATED = {
+    "input_missing": UNIT_TESTED,
+    "response_in_prompt": UNIT_TESTED,
+    "no_blank_line": UNIT_TESTED,
+    "no_preamble": UNIT_TESTED,
+    "output_missing": UNIT_TESTED,
+    "no_end_token": UNIT_TESTED,
+    "items_changed": UNIT_TESTED,
+    "inputs_masked": UNIT_TESTED,
+    "mask_one_short": UNIT_TESTED,
+    "fixed_ignore": UNIT_TESTED,
+    "split_rounding": UNIT_TESTED,
+    "split_shuffled": UNIT_TESTED,
+    "percentage": UNIT_TESTED,
+    "not_normalised": UNIT_TESTED,
+}
+
 ENTRIES = [
     {"instruction": "Give the plural of the noun.", "input": "fox", "output": "foxes"},
     {"instruction": "What is 12 plus 30?", "input": "", "output": "42"},
@@ -73,20 +141,15 @@ def check_format_input(fn):
         if not isinstance(got, str):
             raise GradingError(f"{what} returned {type_name(got)}; return the prompt as one string.")
         if not entry["input"] and got.rstrip() == (expected + "\n\n### Input:").rstrip():
-            raise GradingError(f"{what}: the prompt has an '### Input:' section although the input is empty; add "
-                               "that section only when entry['input'] is not empty.")
+            raise GradingError(f"{what}: {HINTS['input_when_empty']}")
         if entry["input"] and "### Input:" not in got:
-            raise GradingError(f"{what}: the '### Input:' section is missing; add '\\n\\n### Input:\\n' + the input "
-                               "when entry['input'] is not empty.")
+            raise GradingError(f"{what}: {HINTS['input_missing']}")
         if got.startswith(expected) and "### Response:" in got[len(expected):]:
-            raise GradingError(f"{what}: the prompt already holds '### Response:'; format_input stops after the "
-                               "instruction (and input): the response header is added with the output.")
+            raise GradingError(f"{what}: {HINTS['response_in_prompt']}")
         if got.replace("\n\n", "\n") == expected.replace("\n\n", "\n"):
-            raise GradingError(f"{what}: the sections must be separated by an empty line ('\\n\\n### "
-                               f"Instruction:\\n'); {_first_difference(got, expected)}.")
+            raise GradingError(f"{what}: {HINTS['no_blank_line']} The prompts differ {_first_difference(got, expected)}.")
         if not got.startswith(PREAMBLE):
-            raise GradingError(f"{what}: the prompt must start with the preamble {PREAMBLE!r}; "
-                               f"{_first_difference(got, expected)}.")
+            raise GradingError(f"{what}: {HINTS['no_preamble']} The prompts differ {_first_difference(got, expected)}.")
         raise GradingError(f"{what} differs from the Alpaca prompt {_first_difference(got, expected)}.")
 
 
@@ -126,11 +189,9 @@ def check_instruction_dataset(cls):
         prompt = format_input(entry)
         text = tokenizer.decode(got) if all(3 <= v < 203 for v in got) else None
         if got in (tokenizer.encode(prompt + entry["output"]), tokenizer.encode(prompt + "\n" + entry["output"])):
-            raise GradingError(f"{what}: the response header is missing; the text is format_input(entry) + "
-                               "'\\n\\n### Response:\\n' + entry['output'].")
+            raise GradingError(f"{what}: {HINTS['header_missing']}")
         if got == tokenizer.encode(prompt) or got == tokenizer.encode(prompt + RESPONSE_HEADER):
-            raise GradingError(f"{what}: the output is missing; the text is format_input(entry) + "
-                               "'\\n\\n### Response:\\n' + entry['output'].")
+            raise GradingError(f"{what}: {HINTS['output_missing']}")
         detail = _first_difference(text, prompt + RESPONSE_HEADER + entry["output"]) if text is not None else ""
         raise GradingError(f"{what} differs from the encoded prompt + response {detail}.")
     names = ("with mask_prompt=True the items are not (prompt_length, ids): keep the given lines, and name the "
@@ -171,6 +232,7 @@ def _collate_variants(batch, pad, ignore, allowed):
     def build(extra_end=True, mask="after_first", shift=True, cut=True):
         inputs, targets = [], []
         width = longest + 1 if extra_end else longest
+        kept_one = False  # for "batch_first": the first pad of the whole batch
         for item in batch:
             padded = item + [pad] * (width - len(item))
             x = padded[:-1]
@@ -180,6 +242,13 @@ def _collate_variants(batch, pad, ignore, allowed):
                 y = y[:n] + [ignore] * (len(y) - n)
             elif mask == "all":
                 y = y[: n - 1] + [ignore] * (len(y) - n + 1)
+            elif mask == "last_row_length":  # the mask applied after the loop, with the last item's n
+                y = y[:len(batch[-1])] + [ignore] * (len(y) - len(batch[-1]))
+            elif mask == "batch_first":
+                first = n - 1 if not kept_one else len(y)
+                kept_one = True
+                y = y[: first + 1] + [ignore] * (len(y) - first - 1) if first < len(y) else y[: n - 1] + [ignore] * (
+                    len(y) - n + 1)
             if cut and allowed is not None:
                 x, y = x[:allowed], y[:allowed]
             inputs.append(x)
@@ -187,17 +256,27 @@ def _collate_variants(batch, pad, ignore, allowed):
         return inputs, targets
 
     return {
-        "no_mask": (build(mask="none"), "the padding is not masked: in the targets, replace every pad after the "
-                    "first with ignore_index (-100), so the loss skips it."),
-        "mask_all": (build(mask="all"), "every pad is masked, the first one too: keep the first pad in the targets "
-                     "as the end-of-text token the model must learn to emit; mask only the pads after it."),
-        "no_cut": (build(cut=False), "no truncation to allowed_max_length: cut inputs and targets to "
-                   "allowed_max_length when it is given."),
-        "no_shift": (build(shift=False), "inputs and targets are not shifted: the targets are the inputs moved one "
-                     "position to the left (targets = padded[1:], inputs = padded[:-1])."),
-        "no_end_token": (build(extra_end=False), "no end token is added: pad every item to the longest length + 1, "
-                         "so even the longest item gets one <|endoftext|> to predict."),
+        "no_mask": (build(mask="none"), HINTS["no_mask"]),
+        "mask_all": (build(mask="all"), HINTS["mask_all"]),
+        "no_cut": (build(cut=False), HINTS["no_cut"]),
+        "no_shift": (build(shift=False), HINTS["no_shift"]),
+        "no_end_token": (build(extra_end=False), HINTS["no_end_token"]),
+        "one_end_token_per_batch": (build(mask="batch_first"), HINTS["one_end_token_per_batch"]),
+        "one_length_for_all_rows": (build(mask="last_row_length"), HINTS["one_length_for_all_rows"]),
     }
+
+
+def _first_list_difference(got, expected) -> str:
+    """Where two lists of rows first differ: the row, the position and both values (or the row lengths)."""
+    if len(got) != len(expected):
+        return f"in the number of rows: {len(got)}, expected {len(expected)}"
+    for r, (a, b) in enumerate(zip(got, expected)):
+        if a != b:
+            if len(a) != len(b):
+                return f"first in row {r}: it has {len(a)} ids, expected {len(b)} ({a} vs {b})"
+            i = next(k for k, (x, y) in enumerate(zip(a, b)) if x != y)
+            return f"first at row {r}, position {i}: got {a[i]}, expected {b[i]} (row {a}, expected {b})"
+    return "nowhere"
 
 
 def _to_lists(out, what):
@@ -255,21 +334,19 @@ def check_custom_collate_fn(fn):
         before = [list(item) for item in batch]
         got = _to_lists(call_checked(what, fn, batch, device="cpu", **kwargs), what)
         if batch != before or _changes_kernel_items(fn, before, kwargs):
-            raise GradingError(f"{what} changes the items it is given (e.g. item += [pad]): copy each item first, "
-                               "or the dataset's items grow with every batch.")
+            raise GradingError(f"{what}: {HINTS['items_changed']}")
         expected = _to_lists(custom_collate_fn(before, **kwargs), "the reference")
         if got == expected:
             continue
         pad, ignore = kwargs.get("pad_token_id", PAD), kwargs.get("ignore_index", -100)
         if any(ignore in row for row in got[0]):
-            raise GradingError(f"{what}: the inputs contain ignore_index; only the targets are masked, the inputs "
-                               "keep their pad ids.")
+            raise GradingError(f"{what}: {HINTS['inputs_masked']}")
         for name, (variant, hint) in _collate_variants(before, pad, ignore, kwargs.get("allowed_max_length")).items():
             if list(variant) == list(got) and list(variant) != list(expected):
                 raise GradingError(f"{what} differs from the reference. Likely mistake: {hint}")
-        if got[0] != expected[0]:
-            raise GradingError(f"{what}: inputs {got[0]} differ from the expected {expected[0]}.")
-        raise GradingError(f"{what}: targets {got[1]} differ from the expected {expected[1]}.")
+        for name, part in (("inputs", 0), ("targets", 1)):
+            if got[part] != expected[part]:
+                raise GradingError(f"{what}: the {name} differ {_first_list_difference(got[part], expected[part])}.")
 
 
 def check_mask_prompt_targets(fn):
@@ -302,15 +379,9 @@ def check_mask_prompt_targets(fn):
                 v[row, : max(n - keep_back, 0)] = value
             return v
 
-        variants = {
-            "the first response token is hidden too: targets[i] predicts token i + 1, so mask only the first "
-            "prompt_length - 1 targets of each row.": masked(0, ignore),
-            "one prompt token too few is masked: mask the first prompt_length - 1 targets of each row.":
-                masked(2, ignore),
-        }
+        variants = {HINTS["mask_first_response"]: masked(0, ignore), HINTS["mask_one_short"]: masked(2, ignore)}
         if ignore != -100:
-            variants["the masked targets hold -100 although ignore_index says otherwise; use ignore_index."] = \
-                masked(1, -100)
+            variants[HINTS["fixed_ignore"]] = masked(1, -100)
         for hint, variant in variants.items():
             if out.shape == variant.shape and torch.equal(out, variant):
                 raise GradingError(f"{what} differs from the reference. Likely mistake: {hint}")
@@ -338,15 +409,14 @@ def check_split_instructions(fn):
             continue
         sizes, want = (len(train), len(test), len(val)), tuple(len(p) for p in expected)
         if sizes == (want[0], want[2], want[1]) and sizes != want:
-            raise GradingError(f"{what} returns (train, validation, test); the book's order is train, test, "
-                               "validation.")
+            raise GradingError(f"{what} gives sizes {sizes}, expected {want}. Likely mistake: "
+                               f"{HINTS['split_order']}")
         if sizes != want:
             if sizes[0] == round(n * train_frac) or sizes[1] == round(n * test_frac):
-                raise GradingError(f"{what} gives sizes {sizes}, expected {want}: round down with int(), as the book "
-                                   "does; validation gets the rest.")
+                raise GradingError(f"{what} gives sizes {sizes}, expected {want}: {HINTS['split_rounding']}")
             raise GradingError(f"{what} gives sizes {sizes}, expected {want} (int(n * train_frac), "
                                "int(n * test_frac), the rest).")
-        raise GradingError(f"{what}: the entries are reordered; cut the data in file order, without shuffling.")
+        raise GradingError(f"{what}: {HINTS['split_shuffled']}")
 
 
 def check_score_responses(fn):
@@ -381,15 +451,13 @@ def check_score_responses(fn):
             if abs(value - want) < 1e-9:
                 continue
             if abs(value - 100 * want) < 1e-6 and key != "n":
-                raise GradingError(f"{what}[{key!r}] is {value}: return a fraction between 0 and 1, not a "
-                                   "percentage.")
+                raise GradingError(f"{what}[{key!r}] is {value}: {HINTS['percentage']}")
             if key == "exact_match":
                 unstripped = sum(e["output"] == r for e, r in zip(entries, responses)) / len(entries)
                 if abs(value - unstripped) < 1e-9:
-                    raise GradingError(f"{what}['exact_match'] is {value:.4f}, expected {want:.4f}: strip surrounding "
-                                       "whitespace from both texts before comparing.")
+                    raise GradingError(f"{what}['exact_match'] is {value:.4f}, expected {want:.4f}: "
+                                       f"{HINTS['not_stripped']}")
             if key == "normalised_match":
-                raise GradingError(f"{what}['normalised_match'] is {value:.4f}, expected {want:.4f}: compare "
-                                   "normalise(output) with normalise(response) (lowercase, no punctuation, single "
-                                   "spaces).")
+                raise GradingError(f"{what}['normalised_match'] is {value:.4f}, expected {want:.4f}: "
+                                   f"{HINTS['not_normalised']}")
             raise GradingError(f"{what}[{key!r}] is {value}, expected {want}.")
