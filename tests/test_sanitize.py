@@ -23,7 +23,7 @@ def _hostile_notebook():
         new_output("display_data", data={"text/html": f"<b>bold</b><script>{TOKEN}()</script>", "text/plain": "x"}),
         new_output("display_data", data={"application/javascript": f"{TOKEN}()"}),
         new_output("display_data", data={"image/svg+xml": SVG}),
-        new_output("display_data", data={"text/markdown": f'<img src="x" onerror="{TOKEN}()">'}),
+        new_output("display_data", data={"text/markdown": f'<img src="x" onerror="{TOKEN}()"> [go](javascript:{TOKEN}())'}),
         new_output("execute_result", data={"text/html": "<table><tr><td>1</td></tr></table>"}, execution_count=1),
         new_output("display_data", data={"image/png": PNG}),
     ]
@@ -52,6 +52,8 @@ def test_outputs_keep_only_inert_types():
                      ["image/png"]]
     assert nb.cells[1].outputs[1].data["text/plain"] == "[application/javascript output not shown: it could run code]"
     assert "<script>" not in nb.cells[1].outputs[0].data["text/html"]
+    assert "javascript:" not in nb.cells[1].outputs[3].data["text/markdown"]
+    assert "onerror" not in nb.cells[1].outputs[3].data["text/markdown"]
     assert "<td>1</td>" in nb.cells[1].outputs[4].data["text/html"]
     assert changed >= 2
 

@@ -96,6 +96,9 @@ def sanitize_notebook(nb, is_instructor: Callable[[object], bool]) -> int:
             before = repr(cell.get("outputs", []))
             kinds = [sorted(o.get("data", {})) for o in cell.get("outputs", [])]
             cell.outputs = cleaner.sanitize_code_outputs(cell.get("outputs", []))
+            for output in cell.outputs:  # Markdown syntax can make a javascript: link that bleach never sees as HTML
+                if isinstance(output.get("data", {}).get("text/markdown"), str):
+                    output.data["text/markdown"] = _safe_markdown(output.data["text/markdown"], cleaner)
             for output, was in zip(cell.outputs, kinds):
                 if "data" in output and not set(output.data) - {"metadata"}:
                     output.data["text/plain"] = f"[{', '.join(was)} output not shown: it could run code]"
