@@ -69,10 +69,9 @@ c.HTMLExporter.extra_template_basedirs = [
     os.path.join(_package_dir("nbgrader"), "server_extensions", "formgrader", "templates"),
 ]
 # The Validate button and `nbgrader validate`: a failed test reads as its exercise and one sentence.
-from nbgrader.preprocessors import ClearOutput, Execute  # noqa: E402
-from llmkit.validate_summary import ValidateSummary  # noqa: E402
+from llmkit.validate_summary import use_in_validate  # noqa: E402
 
-c.Validator.preprocessors = [CheckCellMetadata, ClearOutput, Execute, ValidateSummary]
+use_in_validate(c)
 
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearHiddenTests.begin_test_delimeter = "BEGIN HIDDEN TESTS"

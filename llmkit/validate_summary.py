@@ -78,3 +78,17 @@ class ValidateSummary(NbGraderPreprocessor):
 
     def preprocess_cell(self, cell, resources, index):  # pragma: no cover - preprocess does the work
         return cell, resources
+
+
+def use_in_validate(c) -> None:
+    """Put ``ValidateSummary`` last in nbgrader's Validator, from an ``nbgrader_config.py``.
+
+    nbgrader 0.9 keeps ``Validator.preprocessors`` out of its configuration (the trait is not tagged
+    ``config=True``), so a plain ``c.Validator.preprocessors = [...]`` is dropped with a warning. The
+    tag is added here, before the Validator is made, and the list set as usual.
+    """
+    from nbgrader.preprocessors import CheckCellMetadata, ClearOutput, Execute
+    from nbgrader.validator import Validator
+
+    Validator.class_traits()["preprocessors"].tag(config=True)
+    c.Validator.preprocessors = [CheckCellMetadata, ClearOutput, Execute, ValidateSummary]

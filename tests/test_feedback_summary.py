@@ -138,3 +138,7 @@ def test_the_course_and_a_students_setup_both_use_the_validate_summary(tmp_path)
     written = student_setup("llmkit", tmp_path / "exchange", tmp_path / "nbgrader_config.py")
     student = PyFileConfigLoader(written.name, path=str(written.parent)).load_config()
     assert ValidateSummary in student.Validator.preprocessors
+    from nbgrader.validator import Validator  # the Validator nbgrader makes takes it (its trait is not configurable by default)
+
+    for config in (course, student):
+        assert Validator(config=config).preprocessors[-1] is ValidateSummary

@@ -117,9 +117,8 @@ def student_config(course_id: str, exchange: Path) -> str:
             f"c.CourseDirectory.course_id = {course_id!r}\n"
             f"c.Exchange.root = {str(exchange)!r}\n"
             "# The Validate button: each failed test as its exercise's title and one sentence.\n"
-            "from nbgrader.preprocessors import CheckCellMetadata, ClearOutput, Execute\n"
-            "from llmkit.validate_summary import ValidateSummary\n"
-            "c.Validator.preprocessors = [CheckCellMetadata, ClearOutput, Execute, ValidateSummary]\n")
+            "from llmkit.validate_summary import use_in_validate\n"
+            "use_in_validate(c)\n")
 
 
 def student_setup(course_id: str, exchange: Path | str, path: Path | str | None = None,
