@@ -324,7 +324,8 @@ def _student_fails_validates_and_submits(page, lab, attempt, problems):
     dialog.wait_for(timeout=60_000)
     summary = _wait_text(dialog, lambda t: "Validating" not in t, timeout=300, what="validation dialog")
     support.screenshot(page, SHOTS / f"loop-{name}-validate.png")
-    _check(problems, attempt.title in summary, f"{name}: Validate does not name {attempt.title!r}:\n{summary[:1500]}")
+    title = attempt.title.replace("`", "")  # the summary shows the heading as plain words, without code marks
+    _check(problems, title in summary, f"{name}: Validate does not name {title!r}:\n{summary[:1500]}")
     for dump in ("tensor(", "Traceback"):
         _check(problems, dump not in summary, f"{name}: Validate shows {dump!r}:\n{summary[:1500]}")
     dialog.locator(".jp-Dialog-button").last.click()
@@ -338,6 +339,7 @@ def _student_fails_validates_and_submits(page, lab, attempt, problems):
 def _student_reads_feedback(page, lab, attempt, problems):
     """Fetch Feedback, open the page from the Assignments tab, read its top."""
     name = attempt.assignment
+    _assignment_list(page)  # the student may be looking at a notebook: bring the Assignments tab forward
     page.locator("#refresh_assignments_list").click()
     _item(page, "submitted", name).get_by_role("button", name="Fetch Feedback").click()
     view = _item(page, "submitted", name).locator("a", has_text="view feedback")
