@@ -21,6 +21,7 @@ HEADER = ("import re\nimport json\nfrom pathlib import Path\nfrom typing import 
           "from llmkit.errors import LLMKitError\nfrom llmkit.io import atomic_write_text\n"
           "from llmkit.tokenizers import WORD_SPLIT\n"
           f"SPACE_BEFORE_PUNCT = {ref.SPACE_BEFORE_PUNCT!r}\n"
+          f"SPACE_BEFORE_PUNCT_V2 = {ref.SPACE_BEFORE_PUNCT_V2!r}\n"
           + reference_source(ref.read_json) + reference_source(ref.check_vocab))
 V1 = reference_source(ref.SimpleTokenizerV1)
 V2 = reference_source(ref.SimpleTokenizerV2)
@@ -84,6 +85,10 @@ class SimpleTokenizerV2(SimpleTokenizerV1):
         preprocessed = [item.strip() for item in preprocessed if item.strip()]
         preprocessed = [item if item in self.str_to_int else "<|unk|>" for item in preprocessed]
         return [self.str_to_int[s] for s in preprocessed]
+
+    def decode(self, ids):  # the book's V2 also closes the space before ':' and ';'
+        text = " ".join([self.int_to_str[i] for i in ids])
+        return re.sub(r'\s+([,.:;?!"()\'])', r'\1', text)
 '''
 
 NANOGPT_STYLE = '''
@@ -287,3 +292,19 @@ def test_handing_build_vocab_to_the_kit_is_found_in_the_source_of_a_kernel_funct
             _assert_not_the_kits_vocab(proxy)
     finally:
         current_integrity.reset(token)
+
+
+def test_v2_with_the_inherited_v1_decode_passes():
+    """The course's V2 inherits V1's decode; the book's closes ':' and ';' too. Both are correct."""
+    code = BOOK_STYLE.split("    def decode(self, ids):  # the book's V2")[0]
+    check_simple_tokenizer_v2(notebook(HEADER + code)["SimpleTokenizerV2"])
+
+
+def test_the_checks_inputs_follow_the_course_salt():
+    from llmkit.grading import salted_seeds, seeded_random
+
+    plain = seeded_random(303).random()
+    with salted_seeds(20261203):
+        salted = seeded_random(303).random()
+        check_simple_tokenizer_v2(student(V1 + V2, "SimpleTokenizerV2"))
+    assert plain != salted and seeded_random(303).random() == plain

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import random
 import types
 from typing import Any, Callable, Iterable
 
@@ -160,6 +161,11 @@ def _salted(seed: int) -> int:
 
 def seeded(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(_salted(seed))
+
+
+def seeded_random(seed: int) -> random.Random:
+    """A ``random.Random`` for a check's inputs, salted like ``seeded``."""
+    return random.Random(_salted(seed))
 
 
 @contextlib.contextmanager

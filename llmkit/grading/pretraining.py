@@ -33,7 +33,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from . import GradingError, assert_defined_in_notebook, call_checked, close, first_difference, max_diff
+from . import (GradingError, _salted, assert_defined_in_notebook, call_checked, close, first_difference,
+               max_diff)
 from .remote import is_remote
 
 TINY = {"vocab_size": 50, "context_length": 16, "emb_dim": 16, "n_heads": 2, "n_layers": 1, "drop_rate": 0.0,
@@ -696,7 +697,7 @@ LOAD_CFG = {"vocab_size": 30, "context_length": 12, "emb_dim": 8, "n_heads": 2, 
 
 def fake_openai_params(cfg: dict, seed: int = 0) -> dict:
     """Random weights in the layout of OpenAI's GPT-2 checkpoint (numpy arrays, Conv1D weights (in, out))."""
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(_salted(seed))
     E, V, C = cfg["emb_dim"], cfg["vocab_size"], cfg["context_length"]
 
     def a(*shape):

@@ -20,6 +20,8 @@ from llmkit.tokenizers import WORD_SPLIT
 
 # Spaces the book's join puts before punctuation are removed again on decode.
 SPACE_BEFORE_PUNCT = r'\s+([,.?!"()\'])'
+# The book's V2 also closes the space before ':' and ';'.
+SPACE_BEFORE_PUNCT_V2 = r'\s+([,.:;?!"()\'])'
 
 
 def read_json(path, kind: str) -> dict:
@@ -111,6 +113,10 @@ class SimpleTokenizerV2(SimpleTokenizerV1):
     def encode(self, text: str) -> list[int]:
         unk = self.str_to_int[self.UNK]
         return [self.str_to_int.get(word, unk) for word in self.split(text)]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        text = " ".join(self.int_to_str[int(i)] for i in ids)
+        return re.sub(SPACE_BEFORE_PUNCT_V2, r"\1", text)
 
 
 class CharTokenizer:
