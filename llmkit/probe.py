@@ -17,7 +17,9 @@ import contextlib
 import importlib
 import json
 import sys
+import tempfile
 import traceback
+from pathlib import Path
 
 import torch
 
@@ -193,7 +195,16 @@ def _run(op: str, a: dict):
         return _ForwardLog(target)
     if op == "ship":
         return _ship(a["module"], a["qualname"], a.get("args", ()), a.get("kwargs", {}), a.get("state"))
+    if op == "write_file":  # a data file a check hands the student's code by path (a CSV split, a JSON file)
+        return _write_file(a["name"], a["text"])
     raise ValueError(f"unknown probe operation {op!r}")
+
+
+def _write_file(name: str, text: str) -> str:
+    """Write ``text`` to a fresh folder of this kernel's scratch space; the path the student's code will read."""
+    path = Path(tempfile.mkdtemp(prefix="llmkit-check-")) / Path(str(name)).name
+    path.write_text(str(text), encoding="utf-8")
+    return str(path)
 
 
 class _Iterator:

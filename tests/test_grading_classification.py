@@ -316,3 +316,41 @@ def test_rarer_mistakes_are_named(obj, check, old, new, key):
         code = code.replace("    for param in model.final_norm.parameters():\n        param.requires_grad = True\n", "")
     with pytest.raises(GradingError, match=re.escape(HINTS[key])):
         check(student(code, obj.__name__))
+
+
+# The book's interface: the path of a saved split, read with pandas (columns Label 0/1 and Text).
+PANDAS_STYLE = '''
+import pandas as pd
+
+class SpamDataset(Dataset):
+    def __init__(self, csv_file, tokenizer, max_length=None, pad_token_id=50256):
+        self.data = pd.read_csv(csv_file)
+        self.encoded_texts = [tokenizer.encode(t) for t in self.data["Text"]]
+        self.max_length = max_length if max_length is not None else max(len(t) for t in self.encoded_texts)
+        self.encoded_texts = [t[:self.max_length] + [pad_token_id] * (self.max_length - len(t[:self.max_length]))
+                              for t in self.encoded_texts]
+
+    def __getitem__(self, index):
+        label = self.data.iloc[index]["Label"]
+        return torch.tensor(self.encoded_texts[index], dtype=torch.long), torch.tensor(label, dtype=torch.long)
+
+    def __len__(self):
+        return len(self.data)
+'''
+
+
+def test_a_dataset_that_reads_only_csv_files_earns_full_marks():
+    check_spam_dataset(student(PANDAS_STYLE, "SpamDataset"))
+
+
+def test_a_dataset_wrong_on_files_fails_even_if_right_on_rows():
+    code = mutate(src(ref.SpamDataset), "rows = read_labeled_file(csv_file)",
+                  "rows = [(1 - label, text) for label, text in read_labeled_file(csv_file)]")
+    with pytest.raises(GradingError, match="split0.csv"):
+        check_spam_dataset(student(code, "SpamDataset"))
+
+
+def test_a_dataset_that_accepts_nothing_says_both_ways():
+    code = mutate(src(ref.SpamDataset), "        if not rows:\n", "        rows = None\n        if not rows:\n")
+    with pytest.raises(GradingError, match="path of a saved split"):
+        check_spam_dataset(student(code, "SpamDataset"))

@@ -261,3 +261,19 @@ def test_rarer_prompt_mistakes_are_named(old, new, key):
     assert code != source, old
     with pytest.raises(GradingError, match=re.escape(HINTS[key])):
         check_format_input(student(code, "format_input"))
+
+
+def test_a_dataset_without_the_mask_prompt_option_earns_full_marks():
+    """The book's InstructionDataset takes (data, tokenizer) only; exercise 4 grades the masking itself."""
+    code = BOOKISH.split("class InstructionDataset")[0] + '''
+class InstructionDataset(Dataset):
+    def __init__(self, data, tokenizer):
+        self.encoded_texts = [tokenizer.encode(format_input(e) + f"\\n\\n### Response:\\n{e['output']}") for e in data]
+
+    def __getitem__(self, index):
+        return self.encoded_texts[index]
+
+    def __len__(self):
+        return len(self.encoded_texts)
+'''
+    check_instruction_dataset(student(code, "InstructionDataset"))

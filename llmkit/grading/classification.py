@@ -16,11 +16,15 @@ changes is built in the kernel (``beside``) and read back as data (names, shapes
 
 from __future__ import annotations
 
+import csv
+import io
+
 import torch
 from torch import nn
 
 from . import GradingError, assert_defined_in_notebook, call_checked, seeded
 from .lora import beside, type_name
+from .remote import file_for
 
 PAD = 50256
 
@@ -269,59 +273,87 @@ def _ids_variants(encoded, length, pad):
     }
 
 
+def book_csv(rows) -> str:
+    """``(label, text)`` rows as the book saves a split: a ``Label,Text`` header and labels 0/1."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["Label", "Text"])
+    for label, text in rows:
+        writer.writerow([{"ham": 0, "spam": 1}[label], text])
+    return buffer.getvalue()
+
+
 def check_spam_dataset(cls):
-    """Items (ids padded at the end with pad_token_id to max_length, label 0/1); max_length set or longest."""
+    """Items (ids padded at the end with pad_token_id to max_length, label 0/1); max_length set or longest.
+
+    The book's class reads a saved split's CSV (with pandas); the course's notebook also passes
+    ``(label, text)`` rows. Each interface the class accepts must be right, and it must accept one."""
     from llmkit_solutions.classification import SpamDataset
 
     assert_defined_in_notebook(cls)
     tokenizer = WordTokenizer()
     cases = [(spam_rows(21), {}), (spam_rows(22, max_words=12), dict(max_length=6, pad_token_id=2))]
-    for rows, kwargs in cases:
-        args = ", ".join(["rows", "tokenizer"] + [f"{k}={v}" for k, v in kwargs.items()])
-        what = f"SpamDataset({args})"
+    for number, (rows, kwargs) in enumerate(cases):
         reference = SpamDataset(rows, tokenizer, **kwargs)
-        student = call_checked(what, cls, rows, tokenizer, **kwargs)
-        if call_checked(f"len({what})", len, student) != len(rows):
-            raise GradingError(f"len({what}) is {len(student)}, expected {len(rows)}: one item per text.")
-        if getattr(student, "max_length", None) != reference.max_length:
-            if not hasattr(student, "max_length"):
-                raise GradingError(f"{what} has no max_length attribute; store the padded length as "
-                                   "self.max_length (the validation and test sets are built with it).")
-            rule = ("the longest encoded text" if "max_length" not in kwargs
-                    else "the max_length argument")
-            raise GradingError(f"{what}.max_length is {student.max_length}, expected {reference.max_length} "
-                               f"({rule}).")
-        got, labels = [], []
-        for i in range(len(rows)):
+        options = "".join(f", {k}={v}" for k, v in kwargs.items())
+        built, refused = 0, []
+        for what, source in ((f'SpamDataset("split{number}.csv", tokenizer{options})',
+                              lambda: file_for(cls, f"split{number}.csv", book_csv(rows))),
+                             (f"SpamDataset(rows, tokenizer{options})", lambda: rows)):
             try:
-                item = call_checked(f"{what}[{i}]", student.__getitem__, i)
+                student = call_checked(what, cls, source(), tokenizer, **kwargs)
             except GradingError as exc:
-                stored = getattr(student, "labels", None)
-                if isinstance(stored, (list, tuple)) and any(isinstance(v, str) for v in stored):
-                    raise GradingError(f"{exc} The stored labels are strings ({stored[0]!r}, ...): "
-                                       f"{HINTS['labels_not_mapped']}") from exc
-                raise
-            ids, label = _item_ids(item, f"{what}[{i}]")
-            got.append(ids)
-            labels.append(label)
-        expected_labels = [int(reference[i][1]) for i in range(len(rows))]
-        if labels != expected_labels:
-            if labels == [1 - v for v in expected_labels]:
-                raise GradingError(f"{what}: {HINTS['labels_swapped']}")
-            first = next(i for i, (a, b) in enumerate(zip(labels, expected_labels)) if a != b)
-            raise GradingError(f"{what}: the labels differ first at item {first}: got {labels[first]!r}, expected "
-                               f"{expected_labels[first]} (ham 0, spam 1, in the order of the rows).")
-        expected = [reference[i][0].tolist() for i in range(len(rows))]
-        if got != expected:
-            encoded = [tokenizer.encode(text) for _, text in rows]
-            pad = kwargs.get("pad_token_id", PAD)
-            for name, variant in _ids_variants(encoded, reference.max_length, pad).items():
-                if variant == got and variant != expected:
-                    raise GradingError(f"{what}: the token ids differ from the reference. Likely mistake: "
-                                       f"{HINTS[name]}")
-            first = next(i for i, (a, b) in enumerate(zip(got, expected)) if a != b)
-            raise GradingError(f"{what}[{first}] holds ids {got[first]}, expected {expected[first]}: encode the "
-                               "text, cut it to max_length and pad it at the end with pad_token_id.")
+                refused.append(exc)  # a class may read files only (the book's) or take rows only
+                continue
+            _check_spam_items(student, what, rows, tokenizer, kwargs, reference)
+            built += 1
+        if not built:
+            raise GradingError(f"{refused[0]} (It must build from the path of a saved split, as the book's does, "
+                               "or from (label, text) rows.)")
+
+
+def _check_spam_items(student, what, rows, tokenizer, kwargs, reference):
+    if call_checked(f"len({what})", len, student) != len(rows):
+        raise GradingError(f"len({what}) is {len(student)}, expected {len(rows)}: one item per text.")
+    if getattr(student, "max_length", None) != reference.max_length:
+        if not hasattr(student, "max_length"):
+            raise GradingError(f"{what} has no max_length attribute; store the padded length as "
+                               "self.max_length (the validation and test sets are built with it).")
+        rule = ("the longest encoded text" if "max_length" not in kwargs
+                else "the max_length argument")
+        raise GradingError(f"{what}.max_length is {student.max_length}, expected {reference.max_length} "
+                           f"({rule}).")
+    got, labels = [], []
+    for i in range(len(rows)):
+        try:
+            item = call_checked(f"{what}[{i}]", student.__getitem__, i)
+        except GradingError as exc:
+            stored = getattr(student, "labels", None)
+            if isinstance(stored, (list, tuple)) and any(isinstance(v, str) for v in stored):
+                raise GradingError(f"{exc} The stored labels are strings ({stored[0]!r}, ...): "
+                                   f"{HINTS['labels_not_mapped']}") from exc
+            raise
+        ids, label = _item_ids(item, f"{what}[{i}]")
+        got.append(ids)
+        labels.append(label)
+    expected_labels = [int(reference[i][1]) for i in range(len(rows))]
+    if labels != expected_labels:
+        if labels == [1 - v for v in expected_labels]:
+            raise GradingError(f"{what}: {HINTS['labels_swapped']}")
+        first = next(i for i, (a, b) in enumerate(zip(labels, expected_labels)) if a != b)
+        raise GradingError(f"{what}: the labels differ first at item {first}: got {labels[first]!r}, expected "
+                           f"{expected_labels[first]} (ham 0, spam 1, in the order of the rows).")
+    expected = [reference[i][0].tolist() for i in range(len(rows))]
+    if got != expected:
+        encoded = [tokenizer.encode(text) for _, text in rows]
+        pad = kwargs.get("pad_token_id", PAD)
+        for name, variant in _ids_variants(encoded, reference.max_length, pad).items():
+            if variant == got and variant != expected:
+                raise GradingError(f"{what}: the token ids differ from the reference. Likely mistake: "
+                                   f"{HINTS[name]}")
+        first = next(i for i, (a, b) in enumerate(zip(got, expected)) if a != b)
+        raise GradingError(f"{what}[{first}] holds ids {got[first]}, expected {expected[first]}: encode the "
+                           "text, cut it to max_length and pad it at the end with pad_token_id.")
 
 
 # --------------------------------------------------------------------------- the model

@@ -202,6 +202,8 @@ def check_instruction_dataset(cls):
     except GradingError as exc:
         if isinstance(exc.__cause__, NameError):
             raise GradingError(f"{exc} {names}") from exc
+        if isinstance(exc.__cause__, TypeError) and "mask_prompt" in str(exc.__cause__):
+            return  # the book's class has no mask_prompt option; exercise 4 grades the masking itself
         raise
     for i, entry in enumerate(entries):
         got = call_checked(f"InstructionDataset(..., mask_prompt=True)[{i}]", masked.__getitem__, i)

@@ -14,7 +14,9 @@ import builtins
 import contextlib
 import importlib
 import json
+import tempfile
 import time
+from pathlib import Path
 from queue import Empty
 from typing import Any
 
@@ -464,3 +466,16 @@ def getitems(obj, keys) -> list:
 
 def is_remote(obj) -> bool:
     return type(obj) is RemoteObject
+
+
+def file_for(obj, name: str, text: str) -> str:
+    """A path where ``obj``'s code can read ``text``: written inside the student's kernel when ``obj`` lives
+    there (the grader's own files are out of the sandbox's view), else in a fresh local folder."""
+    if type(obj) is RemoteObject:
+        path = _op(obj, "write_file", name=name, text=text)
+        if type(path) is not str:
+            raise StudentCodeError("the kernel gave no path for a data file")
+        return path
+    path = Path(tempfile.mkdtemp(prefix="llmkit-check-")) / Path(name).name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
