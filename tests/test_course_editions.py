@@ -249,3 +249,14 @@ def test_build_lang_generates_the_edition_as_its_own_assignment(tmp_path):
     assert "generated 1 assignments: 04-attention-es" in result.stdout
     released = (root / "release" / "04-attention-es" / "04-attention-es.ipynb").read_text(encoding="utf-8")
     assert "Etapa 4" in released and "BEGIN SOLUTION" not in released
+
+
+def test_a_mistakes_output_is_data_not_a_message():
+    """``mistake(hint, output)``: translating the output would stop the check from recognising it."""
+    from llmkit.i18n.units import message_nodes
+    import ast
+
+    tree = ast.parse('expect_equal(x, y, what="the ids", mistakes=[mistake("the space is lost", "a , b .")], '
+                     'hint="keep the space")')
+    texts = {node.value for node in message_nodes(tree)}
+    assert texts == {"the ids", "the space is lost", "keep the space"}

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import threading
+from html.parser import HTMLParser
 from pathlib import Path
 
 import nbformat
@@ -239,20 +240,58 @@ def test_no_secret_or_hidden_test_reaches_any_output_or_feedback(attacked):
     assert "reference found: None" in reach
 
 
+class _ActiveContent(HTMLParser):
+    """Elements of a page that would run the marker: a script that calls it, an attribute that holds it."""
+
+    def __init__(self):
+        super().__init__()
+        self.found, self._in_script = [], False
+
+    def handle_starttag(self, tag, attrs):
+        self._in_script = tag == "script"
+        self.found += [f"<{tag} {name}=...>" for name, value in attrs if value and ACTIVE in value]
+
+    def handle_endtag(self, tag):
+        self._in_script = False
+
+    def handle_data(self, data):
+        if self._in_script and ACTIVE in data:
+            self.found.append("<script> calling it")
+
+
+ACTIVE = "ACTIVE_CONTENT_RAN"
+
+
+def _active_elements(html: str) -> list[str]:
+    parser = _ActiveContent()
+    parser.feed(html)
+    return parser.found
+
+
 def test_active_content_reaches_no_browser(attacked):
+    """Escaped text may show the attack's source (it is the student's cell); no element may run it."""
     root = attacked["root"]
+    checked = 0
     for folder in ("autograded", "feedback"):
         for path in (root / folder / "attack-active-content").rglob("*"):
-            if path.suffix not in (".ipynb", ".html"):
+            if path.suffix == ".html":
+                pages = [path.read_text(errors="ignore")]
+            elif path.suffix == ".ipynb":  # what the formgrader renders: outputs and the non-code cells
+                nb = nbformat.reads(path.read_text(errors="ignore"), as_version=4)
+                outputs = [o for c in nb.cells for o in c.get("outputs", [])]
+                assert not any(k for o in outputs for k in o.get("data", {}) if "javascript" in k), path.name
+                pages = [v for o in outputs for k, v in o.get("data", {}).items() if k in ("text/html", "text/markdown",
+                                                                                      "image/svg+xml")]
+                pages += [c.source for c in nb.cells if c.cell_type != "code"]
+            else:
                 continue
-            text = path.read_text(errors="ignore")
-            if path.suffix == ".ipynb":  # the cell's own source may say anything; what matters is what it shows
-                nb = nbformat.reads(text, as_version=4)
-                text = json.dumps([c.get("outputs", []) for c in nb.cells] + [c.source for c in nb.cells
-                                                                              if c.cell_type != "code"])
-            for marker in ("<script>fetch(", "<script>ACTIVE_CONTENT_RAN", 'onerror="ACTIVE_CONTENT_RAN',
-                           "javascript:ACTIVE_CONTENT_RAN", "application/javascript\": \"ACTIVE"):
-                assert marker not in text, f"{path.name} carries the student's {marker!r}"
+            for page in pages:
+                checked += 1
+                page = "".join(page) if isinstance(page, list) else page
+                assert _active_elements(page) == [], f"{path.name} carries the student's {_active_elements(page)}"
+                if path.suffix == ".ipynb":  # markdown renders a [link](javascript:...) as a live link
+                    assert f"javascript:{ACTIVE}" not in page, f"{path.name} carries a javascript: link"
+    assert checked, "no graded notebook or feedback page to check"
 
 
 def test_failures_are_explained(attacked):

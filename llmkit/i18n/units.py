@@ -31,7 +31,7 @@ _PRAGMA = re.compile(r"^#\s*(noqa|type:|pragma|fmt:|pylint:)")
 _CODE_SPAN = re.compile(r"`[^`]*`")
 
 MESSAGE_CALLS = {"print", "title", "xlabel", "ylabel", "suptitle", "set_title", "set_xlabel", "set_ylabel",
-                 "mistake"}  # llmkit.visible_checks.mistake(hint, output): the hint is a message
+                 "mistake"}  # llmkit.visible_checks.mistake(hint, output): only the hint is a message
 # The visible checks (llmkit.visible_checks.expect*) take what they check and their hint as keywords.
 CHECK_MESSAGE_KEYWORDS = {"what", "hint"}
 LABEL_CALLS = {"colorbar", "plot", "scatter", "bar", "barh", "hist", "axhline", "axvline"}
@@ -210,7 +210,9 @@ def message_nodes(tree: ast.AST) -> list[ast.expr]:
             found += [a for a in node.exc.args if text(a)]
         elif isinstance(node, ast.Call):
             name = _callee(node)
-            if name in MESSAGE_CALLS:
+            if name == "mistake":  # mistake(hint, output): the output is data the check compares, never prose
+                found += [a for a in node.args[:1] if text(a)]
+            elif name in MESSAGE_CALLS:
                 found += [a for a in node.args if text(a)]
             if name in LABEL_CALLS:
                 found += [k.value for k in node.keywords if k.arg == "label" and text(k.value)]
