@@ -40,6 +40,8 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Dict, Integer, Unicode
 
+from llmkit.i18n.runtime import language
+
 from . import GradingError, salted_seeds
 from .sanitize import sanitize_notebook
 from .integrity import Cell, SourceIntegrity
@@ -108,6 +110,13 @@ def _english_name(assignment: str) -> str:
     from llmkit.i18n.edition import base_assignment
 
     return base_assignment(assignment)[0]
+
+
+def _edition_language(assignment: str) -> str | None:
+    """04-attention-es -> es; the English assignment -> None."""
+    from llmkit.i18n.edition import base_assignment
+
+    return base_assignment(assignment)[1]
 
 
 def _bounded_context(context):
@@ -192,6 +201,7 @@ class TrustedExecute(Execute):
             set(self.hidden_modules.get(_english_name(assignment), []))
         self._dead = None
         self._output_used = {}
+        self._language = _edition_language(assignment)  # an edition's checks speak its language
         self._trusted_base = self._locked_imports(nb)
         self._integrity = SourceIntegrity([Cell(i, c.source, not self._is_instructor(c))
                                            for i, c in enumerate(nb.cells) if c.cell_type == "code"])
@@ -359,7 +369,8 @@ class TrustedExecute(Execute):
                     object.__setattr__(value, "origin", name)
                 ns[name] = value
             salt = self._salt() if hidden else 0
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out), salted_seeds(salt):
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out), salted_seeds(salt), \
+                    language(self._language):
                 exec(code, ns)
         except KernelGone:
             raise
