@@ -25,6 +25,7 @@ import torch
 
 # The integrity helpers live beside the notebooks' own code; grading re-exports them.
 from llmkit.exercise import REFERENCE_MODULES, GradingError, assert_defined_in_notebook  # noqa: F401
+from llmkit.i18n.runtime import N_, _  # noqa: F401 - N_ is re-exported for the stage modules' hint tables
 
 TOLERANCES = {torch.float32: (1e-5, 1e-4), torch.float64: (1e-9, 1e-7), torch.bfloat16: (1e-2, 1e-2),
               torch.float16: (1e-3, 1e-3)}
@@ -83,7 +84,7 @@ def _copy_fused_qkv(source, target) -> bool:
     remaining_src = list(rest.items())
     if len(remaining_dst) != len(remaining_src):
         return False
-    for n, (_, p) in zip(remaining_dst, remaining_src):
+    for n, (_src_name, p) in zip(remaining_dst, remaining_src):
         if dst[n].shape != p.shape:
             return False
         mapping[n] = p
@@ -97,11 +98,11 @@ def _copy_fused_qkv(source, target) -> bool:
 
 def _copy_by_shape_order(source, target) -> bool:
     src, dst = _params(source), _params(target)
-    if len(src) != len(dst) or any(a.shape != b.shape for (_, a), (_, b) in zip(src, dst)):
+    if len(src) != len(dst) or any(a.shape != b.shape for (_a_name, a), (_b_name, b) in zip(src, dst)):
         # Same parameters, possibly stored transposed (x @ W instead of nn.Linear): try that too.
         return False
     with torch.no_grad():
-        for (_, a), (_, b) in zip(src, dst):
+        for (_a_name, a), (_b_name, b) in zip(src, dst):
             b.copy_(a)
     return True
 
@@ -112,8 +113,10 @@ def transplant(source: torch.nn.Module, target: torch.nn.Module) -> str:
         if copy(source, target):
             return method
     names = lambda m: ", ".join(f"{n}{tuple(p.shape)}" for n, p in _params(m))
-    raise GradingError(f"Could not match your parameters [{names(source)}] to the book's [{names(target)}]; "
-                       "keep the book's layer names (W_query, W_key, W_value, out_proj, ...).")
+    # TRANSLATORS: {yours} and {books} list parameters as name(shape), e.g. W_query.weight(4, 5).
+    raise GradingError(_("Could not match your parameters [{yours}] to the book's [{books}]; "
+                         "keep the book's layer names (W_query, W_key, W_value, out_proj, ...).")
+                       .format(yours=names(source), books=names(target)))
 
 
 # --------------------------------------------------------------------------- comparison
@@ -127,26 +130,40 @@ def diagnose(student_out: torch.Tensor, variants: dict[str, tuple[torch.Tensor, 
     return None
 
 
+def with_hint(detail: str, hint: str | None) -> str:
+    """``detail`` (already translated), then the likely mistake's hint in the current language, if there is one.
+
+    Hints stay English (``N_``) until shown; they are translated here, once.
+    """
+    return _("{detail} Likely mistake: {hint}").format(detail=detail, hint=_(hint)) if hint else detail
+
+
 def first_difference(got: torch.Tensor, expected: torch.Tensor) -> str:
     """Where two same-shaped tensors first differ beyond the tolerance: the index and both values."""
     atol, rtol = tolerance(expected.dtype)
     got, expected = got.detach().to(expected.dtype), expected.detach()
     bad = ~torch.isclose(got, expected, atol=atol, rtol=rtol, equal_nan=True)
     if not bad.any():
-        return "no entry differs beyond the tolerance"
+        return _("no entry differs beyond the tolerance")
     index = tuple(int(i) for i in bad.nonzero()[0])
-    where = f"index {index}" if index else "the single value"
-    return (f"first at {where}: got {float(got[index]):.6g}, expected {float(expected[index]):.6g}; "
-            f"{int(bad.sum())} of {bad.numel()} entries differ")
+    # TRANSLATORS: {index} is a tuple of positions in a tensor, e.g. (0, 3, 1).
+    where = _("index {index}").format(index=index) if index else _("the single value")
+    # TRANSLATORS: {where} is "index (0, 3)" or "the single value"; {got} and {expected} are numbers.
+    return (_("first at {where}: got {got:.6g}, expected {expected:.6g}; {count} of {total} entries differ")
+            .format(where=where, got=float(got[index]), expected=float(expected[index]), count=int(bad.sum()),
+                    total=bad.numel()))
 
 
 def fail_with_diagnosis(what: str, student_out, expected, variants=None) -> None:
     hint = diagnose(student_out, variants or {})
     if student_out.shape != expected.shape:
-        raise GradingError(f"{what} has shape {tuple(student_out.shape)}, expected {tuple(expected.shape)}.")
-    detail = (f"{what} differs from the reference {first_difference(student_out, expected)} "
-              f"(largest difference {max_diff(student_out, expected):.3g}).")
-    raise GradingError(f"{detail} Likely mistake: {hint}" if hint else detail)
+        # TRANSLATORS: {what} names the checked output, e.g. "MultiHeadAttention's output".
+        raise GradingError(_("{what} has shape {got}, expected {want}.").format(
+            what=what, got=tuple(student_out.shape), want=tuple(expected.shape)))
+    # TRANSLATORS: {what} names the checked output; {where} says where it first differs ("first at index ...").
+    detail = _("{what} differs from the reference {where} (largest difference {diff:.3g}).").format(
+        what=what, where=first_difference(student_out, expected), diff=max_diff(student_out, expected))
+    raise GradingError(with_hint(detail, hint))
 
 
 # A course's secret, mixed into every seed a hidden check draws its inputs from while the trusted
@@ -189,4 +206,6 @@ def call_checked(what: str, fn: Callable, *args, **kwargs):
     except GradingError:
         raise
     except Exception as exc:  # the student's code raised: report it as a failed check, not a crash
-        raise GradingError(f"{what} raised {type(exc).__name__}: {exc}") from exc
+        # TRANSLATORS: {what} names the call, e.g. "MultiHeadAttention.forward"; {error} is Python's own message.
+        raise GradingError(_("{what} raised {error_type}: {error}").format(
+            what=what, error_type=type(exc).__name__, error=exc)) from exc
