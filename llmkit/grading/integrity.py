@@ -12,6 +12,8 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 
+from llmkit.i18n.runtime import _
+
 from . import REFERENCE_MODULES, GradingError
 
 
@@ -87,25 +89,33 @@ class SourceIntegrity:
         """Raise GradingError unless ``name`` was written in the notebook before cell ``before``."""
         found = self.binding(name, before)
         if found is None:
-            raise GradingError(f"{name} is not defined by a class or def statement in this notebook; "
-                               f"write `class {name}` or `def {name}` in the exercise cell.")
+            # TRANSLATORS: {name} is the class or function the exercise asks for (code: keep as is).
+            raise GradingError(_("{name} is not defined by a class or def statement in this notebook; "
+                                 "write `class {name}` or `def {name}` in the exercise cell.").format(name=name))
         node, by_student = found
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             module = node.module if isinstance(node, ast.ImportFrom) else next(
                 a.name for a in node.names if (a.asname or a.name).split(".")[0] == name)
-            raise GradingError(f"{name} is imported from {module}; write it yourself in this notebook to earn "
-                               "these points.")
+            # TRANSLATORS: {name} is the graded class or function, {module} the Python module it was imported from.
+            raise GradingError(_("{name} is imported from {module}; write it yourself in this notebook to earn "
+                                 "these points.").format(name=name, module=module))
         used = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
         if isinstance(node, ast.ClassDef):
             for base in node.bases:
                 for sub in ast.walk(base):
                     if isinstance(sub, ast.Name) and sub.id in self.answer_imports:
-                        raise GradingError(f"{name} subclasses {sub.id} from {self.answer_imports[sub.id]}; write "
-                                           "the class yourself, deriving only from torch.nn.Module.")
+                        # TRANSLATORS: {name} is the student's class, {base} the reference class it derives
+                        # from and {module} the reference module that class was imported from.
+                        raise GradingError(_("{name} subclasses {base} from {module}; write the class yourself, "
+                                             "deriving only from torch.nn.Module.").format(
+                            name=name, base=sub.id, module=self.answer_imports[sub.id]))
         leaned = sorted(used & set(self.answer_imports))
         if leaned:
-            raise GradingError(f"{name} calls the reference solution {leaned[0]} (from "
-                               f"{self.answer_imports[leaned[0]]}); implement it yourself.")
+            # TRANSLATORS: {name} is the graded code, {reference} a reference-solution name it uses and
+            # {module} the reference module that name came from.
+            raise GradingError(_("{name} calls the reference solution {reference} (from {module}); "
+                                 "implement it yourself.").format(
+                name=name, reference=leaned[0], module=self.answer_imports[leaned[0]]))
 
 
 def _strip_magics(source: str) -> str:
