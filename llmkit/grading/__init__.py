@@ -135,6 +135,7 @@ def with_hint(detail: str, hint: str | None) -> str:
 
     Hints stay English (``N_``) until shown; they are translated here, once.
     """
+    # TRANSLATORS: {detail} says what is wrong (one or more sentences); {hint} names the likely fix.
     return _("{detail} Likely mistake: {hint}").format(detail=detail, hint=_(hint)) if hint else detail
 
 

@@ -9,34 +9,37 @@ from __future__ import annotations
 
 import torch
 
+from llmkit.i18n.runtime import N_, _
+
 from . import (GradingError, assert_defined_in_notebook, call_checked, close, diagnose, fail_with_diagnosis, seeded,
-               transplant)
+               transplant, with_hint)
 
 HINTS = {
-    "no_scale": "the scores are not divided by sqrt(d_k) = keys.shape[-1] ** 0.5 before the softmax.",
-    "scale_d_out": "the scores are scaled by sqrt(d_out); in multi-head attention scale by sqrt(head_dim).",
-    "no_mask": "there is no causal mask: fill the scores above the diagonal with -inf before the softmax.",
-    "mask_diag0": "the mask is shifted: it hides the token itself; use torch.triu(ones, diagonal=1).",
-    "mask_diag2": "the mask is shifted: each token sees one future token; use torch.triu(ones, diagonal=1).",
-    "softmax_dim": "the softmax normalises the wrong dimension: use dim=-1, so each query's weights sum to 1.",
-    "mask_after": "the mask is applied after the softmax, so rows no longer sum to 1; mask the scores with -inf first.",
-    "no_out_proj": "out_proj is not applied to the concatenated heads.",
-    "mask_not_sliced": "the mask is used whole, so inputs shorter than context_length fail; slice it to the tokens "
-                       "there are: self.mask.bool()[:num_tokens, :num_tokens].",
-    "qkv_bias_ignored": "with qkv_bias=True the query, key and value projections still have no bias; pass the "
-                        "argument on: nn.Linear(d_in, d_out, bias=qkv_bias) (and to every head you build).",
-    "qkv_bias_always": "with qkv_bias=False the query, key and value projections have a bias anyway; pass the "
-                       "argument on: nn.Linear(d_in, d_out, bias=qkv_bias).",
-    "out_proj_bias": "out_proj has no bias; in the book it always has one, whatever qkv_bias says: "
-                     "nn.Linear(d_out, d_out).",
-    "dropout_in_eval": "dropout is active in eval mode; use the module's nn.Dropout (model.eval() switches it off), "
-                       "not F.dropout(..., training=True).",
-    "dropout_missing": "dropout is never applied in train mode; apply self.dropout to the attention weights right "
-                       "after the softmax.",
-    "dropout_on_output": "dropout is applied to the output (weights @ values) instead of the attention weights; "
-                         "apply self.dropout to the weights right after the softmax.",
-    "dropout_on_scores": "dropout is applied to the scores before the softmax instead of the attention weights; "
-                         "apply self.dropout to the weights right after the softmax.",
+    "no_scale": N_("the scores are not divided by sqrt(d_k) = keys.shape[-1] ** 0.5 before the softmax."),
+    "scale_d_out": N_("the scores are scaled by sqrt(d_out); in multi-head attention scale by sqrt(head_dim)."),
+    "no_mask": N_("there is no causal mask: fill the scores above the diagonal with -inf before the softmax."),
+    "mask_diag0": N_("the mask is shifted: it hides the token itself; use torch.triu(ones, diagonal=1)."),
+    "mask_diag2": N_("the mask is shifted: each token sees one future token; use torch.triu(ones, diagonal=1)."),
+    "softmax_dim": N_("the softmax normalises the wrong dimension: use dim=-1, so each query's weights sum to 1."),
+    "mask_after": N_("the mask is applied after the softmax, so rows no longer sum to 1; mask the scores with -inf "
+                     "first."),
+    "no_out_proj": N_("out_proj is not applied to the concatenated heads."),
+    "mask_not_sliced": N_("the mask is used whole, so inputs shorter than context_length fail; slice it to the tokens "
+                          "there are: self.mask.bool()[:num_tokens, :num_tokens]."),
+    "qkv_bias_ignored": N_("with qkv_bias=True the query, key and value projections still have no bias; pass the "
+                           "argument on: nn.Linear(d_in, d_out, bias=qkv_bias) (and to every head you build)."),
+    "qkv_bias_always": N_("with qkv_bias=False the query, key and value projections have a bias anyway; pass the "
+                          "argument on: nn.Linear(d_in, d_out, bias=qkv_bias)."),
+    "out_proj_bias": N_("out_proj has no bias; in the book it always has one, whatever qkv_bias says: "
+                        "nn.Linear(d_out, d_out)."),
+    "dropout_in_eval": N_("dropout is active in eval mode; use the module's nn.Dropout (model.eval() switches it off), "
+                          "not F.dropout(..., training=True)."),
+    "dropout_missing": N_("dropout is never applied in train mode; apply self.dropout to the attention weights right "
+                          "after the softmax."),
+    "dropout_on_output": N_("dropout is applied to the output (weights @ values) instead of the attention weights; "
+                            "apply self.dropout to the weights right after the softmax."),
+    "dropout_on_scores": N_("dropout is applied to the scores before the softmax instead of the attention weights; "
+                            "apply self.dropout to the weights right after the softmax."),
 }
 
 
@@ -71,8 +74,8 @@ def _check_dropout_off_in_eval(module, x, name):
     module.eval()
     first, second = call_checked(f"{name}.forward", module, x), module(x)
     if not torch.allclose(first, second, equal_nan=True):
-        raise GradingError(f"{name} gives different outputs for the same input in eval mode. Likely mistake: "
-                           f"{HINTS['dropout_in_eval']}")
+        raise GradingError(with_hint(_("{name} gives different outputs for the same input in eval mode.")
+                                     .format(name=name), HINTS["dropout_in_eval"]))
 
 
 def _check_parameters(student, reference, name: str, qkv_bias: bool) -> None:
@@ -89,15 +92,19 @@ def _check_parameters(student, reference, name: str, qkv_bias: bool) -> None:
     qkv_size = sum(p.shape[0] for n, p in reference.named_parameters()
                    if n.endswith(("W_query.weight", "W_key.weight", "W_value.weight")))
     out_size = bias_size(reference, "out_proj")
-    found = f"{name}(..., qkv_bias={qkv_bias}) has {have} bias numbers, the book's layer {want}"
-    if qkv_bias and have == want - qkv_size:
-        raise GradingError(f"{found}. Likely mistake: {HINTS['qkv_bias_ignored']}")
-    if not qkv_bias and have == want + qkv_size:
-        raise GradingError(f"{found}. Likely mistake: {HINTS['qkv_bias_always']}")
-    if out_size and have == want - out_size:
-        raise GradingError(f"{found}. Likely mistake: {HINTS['out_proj_bias']}")
-    layers = ", ".join(n for n, p in reference.named_parameters() if p.dim() == 1) or "none"
-    raise GradingError(f"{found} (biases: {layers}); check which of your nn.Linear layers have bias=True.")
+    # TRANSLATORS: {have} and {want} count bias numbers (entries of the bias vectors), yours and the book's.
+    found = _("{name}(..., qkv_bias={qkv_bias}) has {have} bias numbers, the book's layer {want}").format(
+        name=name, qkv_bias=qkv_bias, have=have, want=want)
+    for mistake, applies in (("qkv_bias_ignored", qkv_bias and have == want - qkv_size),
+                             ("qkv_bias_always", not qkv_bias and have == want + qkv_size),
+                             ("out_proj_bias", out_size and have == want - out_size)):
+        if applies:
+            raise GradingError(with_hint(found + ".", HINTS[mistake]))
+    layers = ", ".join(n for n, p in reference.named_parameters() if p.dim() == 1) or _("none")
+    # TRANSLATORS: {found} is the sentence above ("... has 4 bias numbers, the book's layer 12"); {layers} names
+    # the book's bias parameters.
+    raise GradingError(_("{found} (biases: {layers}); check which of your nn.Linear layers have bias=True.").format(
+        found=found, layers=layers))
 
 
 DROPOUT_SEED = 2024
@@ -133,7 +140,7 @@ def _check_dropout_placement(student, reference, x, name: str, qkv_of, finish, p
     student.train()
     reference.train()
     torch.manual_seed(DROPOUT_SEED)
-    out = call_checked(f"{name}.forward in train mode", student, x)
+    out = call_checked(_("{name}.forward in train mode").format(name=name), student, x)
     torch.manual_seed(DROPOUT_SEED)
     expected = reference(x)
     if close(out, expected):
@@ -141,10 +148,11 @@ def _check_dropout_placement(student, reference, x, name: str, qkv_of, finish, p
     with torch.no_grad():
         q, k, v = qkv_of(x)
         hint = diagnose(out, _train_mode_variants(q, k, v, p, finish))
-    detail = (f"{name} in train mode (dropout={p}, the same random numbers as the reference) differs from the "
-              "reference, though it matches with dropout off")
-    raise GradingError(f"{detail}. Likely mistake: {hint}" if hint else
-                       f"{detail}; apply self.dropout once, to the attention weights right after the softmax.")
+    detail = _("{name} in train mode (dropout={rate}, the same random numbers as the reference) differs from the "
+               "reference, though it matches with dropout off").format(name=name, rate=p)
+    raise GradingError(with_hint(detail + ".", hint) if hint else
+                       _("{detail}; apply self.dropout once, to the attention weights right after the softmax.")
+                       .format(detail=detail))
 
 
 def _check_causal(module, x, name):
@@ -152,8 +160,8 @@ def _check_causal(module, x, name):
     changed = x.clone()
     changed[:, -2:] += 1.0
     if not torch.allclose(module(x)[:, :-2], module(changed)[:, :-2], atol=1e-5):
-        raise GradingError(f"{name}: changing the last tokens changed earlier outputs; the mask must hide the "
-                           "future (fill scores above the diagonal with -inf).")
+        raise GradingError(_("{name}: changing the last tokens changed earlier outputs; the mask must hide the "
+                             "future (fill scores above the diagonal with -inf).").format(name=name))
 
 
 def check_self_attention_v1(cls):
@@ -169,7 +177,7 @@ def check_self_attention_v1(cls):
     expected = reference(x)
     if not close(out, expected):
         q, k, v = x @ reference.W_query, x @ reference.W_key, x @ reference.W_value
-        fail_with_diagnosis("SelfAttention_v1's output", out, expected, _variants(q, k, v, False, lambda t: t))
+        fail_with_diagnosis(_("SelfAttention_v1's output"), out, expected, _variants(q, k, v, False, lambda t: t))
 
 
 def check_self_attention_v2(cls):
@@ -187,18 +195,20 @@ def check_self_attention_v2(cls):
         expected = reference(x)
         if not close(out, expected):
             q, k, v = reference.W_query(x), reference.W_key(x), reference.W_value(x)
-            fail_with_diagnosis("SelfAttention_v2's output", out, expected, _variants(q, k, v, False, lambda t: t))
+            fail_with_diagnosis(_("SelfAttention_v2's output"), out, expected, _variants(q, k, v, False, lambda t: t))
 
 
 def _short_inputs(student, reference, x, name: str) -> None:
     """Fewer tokens than context_length: the mask must be cut to the tokens there are."""
+    count = x.shape[1]
     try:
-        out = call_checked(f"{name} on {x.shape[1]} tokens (context_length is larger)", student, x)
+        out = call_checked(_("{name} on {count} tokens (context_length is larger)").format(name=name, count=count),
+                           student, x)
     except GradingError as err:
-        raise GradingError(f"{err} Likely mistake: {HINTS['mask_not_sliced']}") from None
+        raise GradingError(with_hint(str(err), HINTS["mask_not_sliced"])) from None
     if tuple(out.shape) != tuple(reference(x).shape) or not close(out, reference(x)):
-        raise GradingError(f"{name} on {x.shape[1]} tokens differs from the reference. Likely mistake: "
-                           f"{HINTS['mask_not_sliced']}")
+        raise GradingError(with_hint(_("{name} on {count} tokens differs from the reference.").format(
+            name=name, count=count), HINTS["mask_not_sliced"]))
 
 
 def check_causal_attention(cls):
@@ -218,7 +228,7 @@ def check_causal_attention(cls):
         expected = reference(x)
         if not close(out, expected):
             q, k, v = reference.W_query(x), reference.W_key(x), reference.W_value(x)
-            fail_with_diagnosis("CausalAttention's output", out, expected, _variants(q, k, v, True, lambda t: t))
+            fail_with_diagnosis(_("CausalAttention's output"), out, expected, _variants(q, k, v, True, lambda t: t))
         _short_inputs(student, reference, x[:, :5], "CausalAttention")
     torch.manual_seed(16)
     student = call_checked("CausalAttention(5, 4, 8, 0.5)", cls, 5, 4, 8, 0.5)
@@ -243,11 +253,11 @@ def check_multi_head_attention_wrapper(cls):
         out = call_checked("MultiHeadAttentionWrapper.forward", student, x)
         expected = reference(x)
         if out.shape != expected.shape:
-            raise GradingError(f"MultiHeadAttentionWrapper output has shape {tuple(out.shape)}, expected "
-                               f"{tuple(expected.shape)}: concatenate the heads along the last dimension "
-                               "(num_heads * d_out).")
+            raise GradingError(_("MultiHeadAttentionWrapper output has shape {got}, expected {want}: concatenate "
+                                 "the heads along the last dimension (num_heads * d_out).").format(
+                got=tuple(out.shape), want=tuple(expected.shape)))
         if not close(out, expected):
-            fail_with_diagnosis("MultiHeadAttentionWrapper's output", out, expected)
+            fail_with_diagnosis(_("MultiHeadAttentionWrapper's output"), out, expected)
 
 
 def check_multi_head_attention(cls):
@@ -275,15 +285,15 @@ def check_multi_head_attention(cls):
             merge = lambda t: reference.out_proj(t.transpose(1, 2).reshape(b, T, d_out))  # noqa: E731
             variants = _variants(q, k, v, True, merge, d_out=d_out)
             variants["no_out_proj"] = (attend(q, k, v).transpose(1, 2).reshape(b, T, d_out), HINTS["no_out_proj"])
-            fail_with_diagnosis("MultiHeadAttention's output", out, expected, variants)
+            fail_with_diagnosis(_("MultiHeadAttention's output"), out, expected, variants)
     _check_causal(student, x, "MultiHeadAttention")
     short = x[:, :4]
     try:
-        shape = call_checked("MultiHeadAttention on 4 of 10 tokens", student, short).shape
+        shape = call_checked(_("MultiHeadAttention on 4 of 10 tokens"), student, short).shape
     except GradingError as err:
-        raise GradingError(f"{err} Likely mistake: {HINTS['mask_not_sliced']}") from None
+        raise GradingError(with_hint(str(err), HINTS["mask_not_sliced"])) from None
     if shape != (2, 4, d_out):
-        raise GradingError("MultiHeadAttention must accept fewer tokens than context_length.")
+        raise GradingError(_("MultiHeadAttention must accept fewer tokens than context_length."))
     torch.manual_seed(17)
     student = call_checked("MultiHeadAttention(6, 8, 10, 0.5, num_heads=2)", cls, d_in, d_out, context, 0.5,
                            num_heads=heads)
