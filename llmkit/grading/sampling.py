@@ -13,7 +13,9 @@ import inspect
 
 import torch
 
-from . import GradingError, assert_defined_in_notebook, call_checked
+from llmkit.i18n.runtime import N_, _
+
+from . import GradingError, assert_defined_in_notebook, call_checked, with_hint
 from .remote import getitems, is_remote
 
 BOOK_TEXT = "Hello, do you like tea? <|endoftext|> In the sunlit terraces of someunknownPlace."
@@ -23,45 +25,45 @@ BOOK_LOADER_DEFAULTS = {"batch_size": 4, "max_length": 256, "stride": 128, "shuf
                         "num_workers": 0}
 
 HINTS = {
-    "not_shifted": "targets not shifted by one: the targets are the inputs moved one token later, "
-                   "token_ids[start + 1 : start + max_length + 1].",
-    "shift_two": "the targets are shifted by two tokens; shift them by exactly one.",
-    "shift_back": "the targets are shifted the wrong way; they are the tokens one position later, not earlier.",
-    "window_long": "the inputs or targets hold max_length + 1 ids; each holds exactly max_length ids.",
-    "window_short": "the inputs or targets hold max_length - 1 ids; each holds exactly max_length ids.",
-    "stride_one": "wrong stride: the windows start one token apart; successive windows start `stride` tokens "
-                  "apart, range(0, len(token_ids) - max_length, stride).",
-    "stride_length": "wrong stride: the windows start max_length tokens apart; step by `stride`, "
-                     "range(0, len(token_ids) - max_length, stride).",
-    "count_short": "off-by-one window count: the last window is missing; the starts run over "
-                   "range(0, len(token_ids) - max_length, stride).",
-    "count_long": "off-by-one window count: one window too many, whose target runs past the end; the last window "
-                  "needs max_length + 1 tokens, so the starts stop before len(token_ids) - max_length.",
-    "not_seeded": "shuffle not seeded: draw the offsets with the sampler's own generator, created once in __init__ "
-                  "with torch.Generator().manual_seed(seed), e.g. torch.randint(..., generator=self.generator).",
-    "allowed_special": "the tokenizer refuses <|endoftext|> in the text; allow it when encoding: "
-                       "tokenizer.encode(txt, allowed_special={'<|endoftext|>'}).",
-    "items_not_tensors": "the items are not tensors of ids (torch.long), so the DataLoader cannot stack them into "
-                         "(batch, max_length) batches; wrap the windows in torch.tensor(...).",
-    "loader_shuffles": "the loader shuffles the windows although shuffle=False; pass shuffle on to the DataLoader "
-                       "(shuffle=shuffle).",
-    "loader_no_shuffle": "the loader never shuffles; pass shuffle on to the DataLoader (shuffle=shuffle).",
-    "drop_last_forced": "the last, smaller batch is dropped although drop_last=False; pass drop_last on to the "
-                        "DataLoader (drop_last=drop_last).",
-    "drop_last_ignored": "the last, smaller batch is kept although drop_last=True; pass drop_last on to the "
-                         "DataLoader (drop_last=drop_last).",
-    "batch_size_ignored": "the batches do not hold batch_size windows; pass batch_size on to the DataLoader "
-                          "(batch_size=batch_size).",
-    "stride_not_passed": "the windows start max_length tokens apart whatever the stride; pass stride on to "
-                         "GPTDatasetV1(txt, tokenizer, max_length, stride).",
-    "reseeded_each_batch": "every get_batch() call draws the same batch; create the generator once in __init__ and "
-                           "let it run on, instead of seeding a new one for each batch.",
-    "seed_ignored": "samplers with different seeds draw the same batches; seed the generator with the seed "
-                    "argument: torch.Generator().manual_seed(seed).",
-    "last_start_never_drawn": "the last window is never drawn: draw starts from [0, len(data) - block_size), "
-                              "torch.randint(len(data) - block_size, ...).",
-    "start_past_end": "the offsets run one too far; a window needs block_size + 1 tokens (its targets reach one "
-                      "further), so draw starts below len(data) - block_size.",
+    "not_shifted": N_("targets not shifted by one: the targets are the inputs moved one token later, "
+                      "token_ids[start + 1 : start + max_length + 1]."),
+    "shift_two": N_("the targets are shifted by two tokens; shift them by exactly one."),
+    "shift_back": N_("the targets are shifted the wrong way; they are the tokens one position later, not earlier."),
+    "window_long": N_("the inputs or targets hold max_length + 1 ids; each holds exactly max_length ids."),
+    "window_short": N_("the inputs or targets hold max_length - 1 ids; each holds exactly max_length ids."),
+    "stride_one": N_("wrong stride: the windows start one token apart; successive windows start `stride` tokens "
+                     "apart, range(0, len(token_ids) - max_length, stride)."),
+    "stride_length": N_("wrong stride: the windows start max_length tokens apart; step by `stride`, "
+                        "range(0, len(token_ids) - max_length, stride)."),
+    "count_short": N_("off-by-one window count: the last window is missing; the starts run over "
+                      "range(0, len(token_ids) - max_length, stride)."),
+    "count_long": N_("off-by-one window count: one window too many, whose target runs past the end; the last window "
+                     "needs max_length + 1 tokens, so the starts stop before len(token_ids) - max_length."),
+    "not_seeded": N_("shuffle not seeded: draw the offsets with the sampler's own generator, created once in __init__ "
+                     "with torch.Generator().manual_seed(seed), e.g. torch.randint(..., generator=self.generator)."),
+    "allowed_special": N_("the tokenizer refuses <|endoftext|> in the text; allow it when encoding: "
+                          "tokenizer.encode(txt, allowed_special={'<|endoftext|>'})."),
+    "items_not_tensors": N_("the items are not tensors of ids (torch.long), so the DataLoader cannot stack them into "
+                            "(batch, max_length) batches; wrap the windows in torch.tensor(...)."),
+    "loader_shuffles": N_("the loader shuffles the windows although shuffle=False; pass shuffle on to the DataLoader "
+                          "(shuffle=shuffle)."),
+    "loader_no_shuffle": N_("the loader never shuffles; pass shuffle on to the DataLoader (shuffle=shuffle)."),
+    "drop_last_forced": N_("the last, smaller batch is dropped although drop_last=False; pass drop_last on to the "
+                           "DataLoader (drop_last=drop_last)."),
+    "drop_last_ignored": N_("the last, smaller batch is kept although drop_last=True; pass drop_last on to the "
+                            "DataLoader (drop_last=drop_last)."),
+    "batch_size_ignored": N_("the batches do not hold batch_size windows; pass batch_size on to the DataLoader "
+                             "(batch_size=batch_size)."),
+    "stride_not_passed": N_("the windows start max_length tokens apart whatever the stride; pass stride on to "
+                            "GPTDatasetV1(txt, tokenizer, max_length, stride)."),
+    "reseeded_each_batch": N_("every get_batch() call draws the same batch; create the generator once in __init__ and "
+                              "let it run on, instead of seeding a new one for each batch."),
+    "seed_ignored": N_("samplers with different seeds draw the same batches; seed the generator with the seed "
+                       "argument: torch.Generator().manual_seed(seed)."),
+    "last_start_never_drawn": N_("the last window is never drawn: draw starts from [0, len(data) - block_size), "
+                                 "torch.randint(len(data) - block_size, ...)."),
+    "start_past_end": N_("the offsets run one too far; a window needs block_size + 1 tokens (its targets reach one "
+                         "further), so draw starts below len(data) - block_size."),
 }
 
 
@@ -84,7 +86,7 @@ def _with_reference(obj, **replacements):
 
         session = current_session.get()
         if session is None:
-            raise GradingError("this check needs the grading session of the student's kernel")
+            raise GradingError(_("this check needs the grading session of the student's kernel"))
         with session.bound(**replacements):
             yield
         return
@@ -138,8 +140,9 @@ class _ReferenceDatasets:
             except Exception:  # noqa: BLE001 - no encode, another signature, not ids: not GPT-2's BPE
                 ids = None
             if ids != BOOK_IDS:
-                raise GradingError(f"{what} builds GPTDatasetV1 with a tokenizer that does not give GPT-2's ids; "
-                                   "tokenize with GPT-2's BPE, llmkit.gpt2_bpe.gpt2_encoding().")
+                # TRANSLATORS: {what} is a function name, create_dataloader_v1.
+                raise GradingError(_("{what} builds GPTDatasetV1 with a tokenizer that does not give GPT-2's ids; "
+                                     "tokenize with GPT-2's BPE, llmkit.gpt2_bpe.gpt2_encoding().").format(what=what))
 
 
 def _gpt2_tokenizer_for(obj):
@@ -152,7 +155,7 @@ def _gpt2_tokenizer_for(obj):
 
         session = current_session.get()
         if session is None:
-            raise GradingError("this check needs the grading session of the student's kernel")
+            raise GradingError(_("this check needs the grading session of the student's kernel"))
         return session.build("llmkit.gpt2_bpe", "gpt2_encoding")
     return gpt2_encoding()
 
@@ -161,7 +164,9 @@ def _as_list(what: str, value) -> list[int]:
     try:
         return torch.as_tensor(value).tolist()
     except (TypeError, ValueError, RuntimeError) as exc:
-        raise GradingError(f"{what} should be a list or tensor of ids, got {type(value).__name__}.") from exc
+        # TRANSLATORS: {what} names a value, e.g. input_ids or dataset[3][0]; {type_name} is a Python type.
+        raise GradingError(_("{what} should be a list or tensor of ids, got {type_name}.").format(
+            what=what, type_name=type(value).__name__)) from exc
 
 
 def _pair_variants(ids, start: int, length: int) -> list[tuple[tuple[list, list], str]]:
@@ -189,7 +194,7 @@ def check_input_target_pair(fn):
         for start, length in ((0, 4), (7, 5), (30, 8), (51, 8)):
             got = call_checked(f"input_target_pair(token_ids, {start}, {length})", fn, ids, start, length)
             if not isinstance(got, (tuple, list)) or len(got) != 2:
-                raise GradingError("input_target_pair should return two sequences: (input_ids, target_ids).")
+                raise GradingError(_("input_target_pair should return two sequences: (input_ids, target_ids)."))
             got = (_as_list("input_ids", got[0]), _as_list("target_ids", got[1]))
             plain = stream.tolist()
             expected = tuple(_as_list("reference", part) for part in input_target_pair(plain, start, length))
@@ -197,10 +202,11 @@ def check_input_target_pair(fn):
                 continue
             for variant, name in _pair_variants(plain, start, length):
                 if got == variant:
-                    raise GradingError(f"input_target_pair(token_ids, {start}, {length}) is wrong. "
-                                       f"Likely mistake: {HINTS[name]}")
-            raise GradingError(f"input_target_pair(token_ids, {start}, {length}) is wrong: "
-                               f"{_first_pair_difference(got, expected)}.")
+                    raise GradingError(with_hint(_("input_target_pair(token_ids, {start}, {length}) is wrong.")
+                                                 .format(start=start, length=length), HINTS[name]))
+            # TRANSLATORS: {difference} says where, e.g. "target_ids[2] is 7, expected 9".
+            raise GradingError(_("input_target_pair(token_ids, {start}, {length}) is wrong: {difference}.").format(
+                start=start, length=length, difference=_first_pair_difference(got, expected)))
 
 
 def _first_pair_difference(got: tuple, expected: tuple) -> str:
@@ -208,10 +214,11 @@ def _first_pair_difference(got: tuple, expected: tuple) -> str:
     for what, g, e in (("input_ids", got[0], expected[0]), ("target_ids", got[1], expected[1])):
         at = next((i for i, (a, b) in enumerate(zip(g, e)) if a != b), None)
         if at is not None:
-            return f"{what}[{at}] is {g[at]}, expected {e[at]}"
+            # TRANSLATORS: {what} is input_ids or target_ids; {at} an index; {got} and {expected} are ids.
+            return _("{what}[{at}] is {got}, expected {expected}").format(what=what, at=at, got=g[at], expected=e[at])
         if len(g) != len(e):
-            return f"{what} holds {len(g)} ids, expected {len(e)}"
-    return "the pair differs from the expected one"
+            return _("{what} holds {got} ids, expected {expected}").format(what=what, got=len(g), expected=len(e))
+    return _("the pair differs from the expected one")
 
 
 def _windows(ids, length, stride, shift=1, stop=None):
@@ -235,7 +242,9 @@ def _items(what: str, dataset) -> list:
     try:
         n = len(dataset)
     except Exception as exc:
-        raise GradingError(f"len({what}) raised {type(exc).__name__}: {exc}; define __len__.") from exc
+        # TRANSLATORS: {what} is "the dataset"; {error_type} and {error} are Python's exception and its message.
+        raise GradingError(_("len({what}) raised {error_type}: {error}; define __len__.").format(
+            what=what, error_type=type(exc).__name__, error=exc)) from exc
     try:  # every item in one request when the dataset lives in the student's kernel
         fetched = getitems(dataset, range(n))
     except Exception:  # noqa: BLE001 - fetched one by one below, to name the item that raised
@@ -244,7 +253,8 @@ def _items(what: str, dataset) -> list:
     for i in range(n):
         item = fetched[i] if fetched is not None else call_checked(f"{what}[{i}]", dataset.__getitem__, i)
         if not isinstance(item, (tuple, list)) or len(item) != 2:
-            raise GradingError(f"{what}[{i}] should be a pair (input_ids, target_ids).")
+            raise GradingError(_("{what}[{index}] should be a pair (input_ids, target_ids).").format(what=what,
+                                                                                                   index=i))
         items.append((_as_list(f"{what}[{i}][0]", item[0]), _as_list(f"{what}[{i}][1]", item[1])))
     return items
 
@@ -260,34 +270,40 @@ def check_gpt_dataset_v1(cls):
         for length, stride in ((4, 1), (5, 5), (6, 2), (3, 4), (8, 3)):
             what = f"GPTDatasetV1(txt, tokenizer, max_length={length}, stride={stride})"
             dataset = call_checked(what, cls, text, IdTokenizer(), length, stride)
-            got = _items("the dataset", dataset)
+            got = _items(_("the dataset"), dataset)
             expected = [(x.tolist(), y.tolist()) for x, y in ref.GPTDatasetV1(text, IdTokenizer(), length, stride)]
             if got == expected:
                 continue
             for name, variant in _dataset_variants(ids, length, stride).items():
                 if got == variant:
-                    raise GradingError(f"{what} is wrong. Likely mistake: {HINTS[name]}")
+                    raise GradingError(with_hint(_("{what} is wrong.").format(what=what), HINTS[name]))
             if len(got) != len(expected):
-                raise GradingError(f"{what} has {len(got)} windows, expected {len(expected)}: the starts run over "
-                                   "range(0, len(token_ids) - max_length, stride).")
+                raise GradingError(_("{what} has {got} windows, expected {expected}: the starts run over "
+                                     "range(0, len(token_ids) - max_length, stride).").format(
+                    what=what, got=len(got), expected=len(expected)))
             bad = next(i for i, (a, b) in enumerate(zip(got, expected)) if a != b)
-            raise GradingError(f"{what}: item {bad} is {got[bad]}, expected {expected[bad]}.")
+            # TRANSLATORS: {item} and {expected} are (inputs, targets) pairs of id lists.
+            raise GradingError(_("{what}: item {index} is {item}, expected {expected}.").format(
+                what=what, index=bad, item=got[bad], expected=expected[bad]))
         item = dataset[0]
         if not all(torch.is_tensor(t) and t.dtype == torch.long for t in item):
-            raise GradingError(f"GPTDatasetV1's items are {type(item[0]).__name__}s. Likely mistake: "
-                               f"{HINTS['items_not_tensors']}")
+            # TRANSLATORS: {type_name} is a Python type such as list; the English adds a plural s to it.
+            raise GradingError(with_hint(_("GPTDatasetV1's items are {type_name}s.").format(
+                type_name=type(item[0]).__name__), HINTS["items_not_tensors"]))
         try:
             dataset = cls(BOOK_TEXT, _gpt2_tokenizer_for(cls), 4, 4)
         except ValueError as exc:
             if "special token" in str(exc):
-                raise GradingError(f"GPTDatasetV1 raised ValueError on a text with <|endoftext|>. Likely mistake: "
-                                   f"{HINTS['allowed_special']}") from exc
-            raise GradingError(f"GPTDatasetV1 with GPT-2's tokenizer raised ValueError: {exc}") from exc
+                raise GradingError(with_hint(_("GPTDatasetV1 raised ValueError on a text with <|endoftext|>."),
+                                             HINTS["allowed_special"])) from exc
+            raise GradingError(_("GPTDatasetV1 with GPT-2's tokenizer raised ValueError: {error}").format(
+                error=exc)) from exc
         except Exception as exc:
-            raise GradingError(f"GPTDatasetV1 with GPT-2's tokenizer raised {type(exc).__name__}: {exc}") from exc
-        if _items("the dataset", dataset)[2][0] != BOOK_IDS[8:12]:
-            raise GradingError("GPTDatasetV1 with GPT-2's tokenizer does not give the book's ids; encode the text "
-                               "with the tokenizer it is given.")
+            raise GradingError(_("GPTDatasetV1 with GPT-2's tokenizer raised {error_type}: {error}").format(
+                error_type=type(exc).__name__, error=exc)) from exc
+        if _items(_("the dataset"), dataset)[2][0] != BOOK_IDS[8:12]:
+            raise GradingError(_("GPTDatasetV1 with GPT-2's tokenizer does not give the book's ids; encode the text "
+                                 "with the tokenizer it is given."))
 
 
 def _batches(what: str, loader) -> list[tuple[list, list]]:
@@ -296,7 +312,9 @@ def _batches(what: str, loader) -> list[tuple[list, list]]:
     except GradingError:
         raise
     except Exception as exc:
-        raise GradingError(f"iterating over {what} raised {type(exc).__name__}: {exc}") from exc
+        # TRANSLATORS: {what} is a call such as create_dataloader_v1(txt, batch_size=2, ...).
+        raise GradingError(_("iterating over {what} raised {error_type}: {error}").format(
+            what=what, error_type=type(exc).__name__, error=exc)) from exc
 
 
 def check_create_dataloader_v1(fn):
@@ -307,8 +325,10 @@ def check_create_dataloader_v1(fn):
     wrong = {k: (params[k].default if k in params else "missing") for k, v in BOOK_LOADER_DEFAULTS.items()
              if k not in params or params[k].default != v}
     if wrong or next(iter(params), None) != "txt":
-        raise GradingError(f"create_dataloader_v1 should take (txt, batch_size=4, max_length=256, stride=128, "
-                           f"shuffle=True, drop_last=True, num_workers=0), the book's signature; differs at {wrong}.")
+        # TRANSLATORS: {wrong} maps each differing parameter to the student's default ('missing' if absent).
+        raise GradingError(_("create_dataloader_v1 should take (txt, batch_size=4, max_length=256, stride=128, "
+                             "shuffle=True, drop_last=True, num_workers=0), the book's signature; differs at "
+                             "{wrong}.").format(wrong=wrong))
     text = (BOOK_TEXT + " ") * 5
     datasets = _ReferenceDatasets()
     with _with_reference(fn, GPTDatasetV1=datasets, input_target_pair=_reference_input_target_pair):
@@ -317,24 +337,28 @@ def check_create_dataloader_v1(fn):
             loader = fn(text, batch_size=2, max_length=4, stride=4, shuffle=False, drop_last=False)
         except ValueError as exc:
             if "special token" in str(exc):
-                raise GradingError(f"create_dataloader_v1 raised ValueError on a text with <|endoftext|>. Likely "
-                                   f"mistake: {HINTS['allowed_special']}") from exc
-            raise GradingError(f"{what} raised ValueError: {exc}") from exc
+                raise GradingError(with_hint(_("create_dataloader_v1 raised ValueError on a text with "
+                                               "<|endoftext|>."), HINTS["allowed_special"])) from exc
+            raise GradingError(_("{what} raised ValueError: {error}").format(what=what, error=exc)) from exc
         except Exception as exc:
-            raise GradingError(f"{what} raised {type(exc).__name__}: {exc}") from exc
+            raise GradingError(_("{what} raised {error_type}: {error}").format(
+                what=what, error_type=type(exc).__name__, error=exc)) from exc
         got = _batches(what, loader)
         expected = _batches("reference", ref.create_dataloader_v1(text, batch_size=2, max_length=4, stride=4,
                                                                  shuffle=False, drop_last=False))
         if got != expected:
             book_windows = {tuple(row) for batch in expected for row in batch[0]}
             if got and not any(tuple(row) in book_windows for row in got[0][0]):
-                raise GradingError(f"{what}: the first batch is {got[0][0]}, expected the book's GPT-2 ids "
-                                   f"{expected[0][0]}; tokenize with GPT-2's BPE, llmkit.gpt2_bpe.gpt2_encoding(), "
-                                   "and pass max_length and stride on to GPTDatasetV1.")
+                raise GradingError(_("{what}: the first batch is {got}, expected the book's GPT-2 ids {expected}; "
+                                     "tokenize with GPT-2's BPE, llmkit.gpt2_bpe.gpt2_encoding(), and pass "
+                                     "max_length and stride on to GPTDatasetV1.").format(
+                    what=what, got=got[0][0], expected=expected[0][0]))
             hint = _loader_mistake(got, expected, text)
             if hint:
-                raise GradingError(f"{what} is wrong. Likely mistake: {hint}")
-            raise GradingError(f"{what} is wrong: {_first_batch_difference(got, expected)}.")
+                raise GradingError(with_hint(_("{what} is wrong.").format(what=what), hint))
+            # TRANSLATORS: {difference} says where, e.g. "batch 1, inputs row 0 is [...], expected [...]".
+            raise GradingError(_("{what} is wrong: {difference}.").format(
+                what=what, difference=_first_batch_difference(got, expected)))
         datasets.check_tokenizers("create_dataloader_v1")
         for drop_last in (True, False):
             what = f"create_dataloader_v1(txt, batch_size=3, max_length=4, stride=4, drop_last={drop_last})"
@@ -344,7 +368,8 @@ def check_create_dataloader_v1(fn):
                                                                      shuffle=False, drop_last=drop_last))
             if len(got) != len(expected):
                 hint = HINTS["drop_last_ignored" if drop_last else "drop_last_forced"]
-                raise GradingError(f"{what} gives {len(got)} batches, expected {len(expected)}. Likely mistake: {hint}")
+                raise GradingError(with_hint(_("{what} gives {got} batches, expected {expected}.").format(
+                    what=what, got=len(got), expected=len(expected)), hint))
         what = "create_dataloader_v1(txt, batch_size=2, max_length=4, stride=2, shuffle=True, drop_last=False)"
         torch.manual_seed(7)
         got = _batches(what, call_checked(what, fn, text, batch_size=2, max_length=4, stride=2, shuffle=True,
@@ -352,16 +377,18 @@ def check_create_dataloader_v1(fn):
         unshuffled = _batches("reference", ref.create_dataloader_v1(text, batch_size=2, max_length=4, stride=2,
                                                                    shuffle=False, drop_last=False))
         if got == unshuffled:
-            raise GradingError(f"{what} gives the windows in order. Likely mistake: {HINTS['loader_no_shuffle']}")
+            raise GradingError(with_hint(_("{what} gives the windows in order.").format(what=what),
+                                         HINTS["loader_no_shuffle"]))
         if _windows_of(got) != _windows_of(unshuffled):
             no_stride = _batches("reference", ref.create_dataloader_v1(text, batch_size=2, max_length=4, stride=4,
                                                                       shuffle=False, drop_last=False))
             if _windows_of(got) == _windows_of(no_stride):
-                raise GradingError(f"{what} is wrong. Likely mistake: {HINTS['stride_not_passed']}")
+                raise GradingError(with_hint(_("{what} is wrong.").format(what=what), HINTS["stride_not_passed"]))
             window = next(w for w in _windows_of(got) + [None] if w not in _windows_of(unshuffled))
-            raise GradingError(f"{what} does not yield every window of the text once: it gives the window "
-                               f"{list(window[0]) if window else None}, which GPTDatasetV1(txt, tokenizer, 4, 2) "
-                               "does not hold; pass max_length and stride on to GPTDatasetV1.")
+            raise GradingError(_("{what} does not yield every window of the text once: it gives the window "
+                                 "{window}, which GPTDatasetV1(txt, tokenizer, 4, 2) does not hold; pass max_length "
+                                 "and stride on to GPTDatasetV1.").format(
+                what=what, window=list(window[0]) if window else None))
 
 
 def _loader_mistake(got: list, expected: list, text: str) -> str | None:
@@ -373,7 +400,7 @@ def _loader_mistake(got: list, expected: list, text: str) -> str | None:
         if got == _batches("reference", ref.create_dataloader_v1(text, **args)):
             return HINTS[name]
     if _windows_of(got) == _windows_of(expected):
-        same_sizes = [len(x) for x, _ in got] == [len(x) for x, _ in expected]
+        same_sizes = [len(x) for x, _targets in got] == [len(x) for x, _targets in expected]
         return HINTS["loader_shuffles" if same_sizes else "batch_size_ignored"]
     return None
 
@@ -381,13 +408,17 @@ def _loader_mistake(got: list, expected: list, text: str) -> str | None:
 def _first_batch_difference(got: list, expected: list) -> str:
     """Where two lists of (inputs, targets) batches first differ: the batch, the tensor, the row, the values."""
     for b, ((gx, gy), (ex, ey)) in enumerate(zip(got, expected)):
-        for what, g, e in (("inputs", gx, ex), ("targets", gy, ey)):
+        for what, g, e in ((N_("inputs"), gx, ex), (N_("targets"), gy, ey)):
             if g != e:
                 if len(g) != len(e):
-                    return f"batch {b} holds {len(g)} rows of {what}, expected {len(e)}"
+                    # TRANSLATORS: {what} is "inputs" or "targets" (translated too).
+                    return _("batch {batch} holds {got} rows of {what}, expected {expected}").format(
+                        batch=b, got=len(g), what=_(what), expected=len(e))
                 row = next(i for i, (a, c) in enumerate(zip(g, e)) if a != c)
-                return f"batch {b}, {what} row {row} is {g[row]}, expected {e[row]}"
-    return f"it gives {len(got)} batches, expected {len(expected)}"
+                # TRANSLATORS: {what} is "inputs" or "targets" (translated too); {got} and {expected} are id lists.
+                return _("batch {batch}, {what} row {row} is {got}, expected {expected}").format(
+                    batch=b, what=_(what), row=row, got=g[row], expected=e[row])
+    return _("it gives {got} batches, expected {expected}").format(got=len(got), expected=len(expected))
 
 
 def _windows_of(batches) -> list:
@@ -407,40 +438,41 @@ def check_random_block_sampler(cls):
         sampler = make(5)
         x, y = call_checked("RandomBlockSampler.get_batch", sampler.get_batch)
         if not (torch.is_tensor(x) and torch.is_tensor(y)):
-            raise GradingError("get_batch should return two tensors (inputs, targets), each of shape "
-                               "(batch_size, block_size).")
+            raise GradingError(_("get_batch should return two tensors (inputs, targets), each of shape "
+                                 "(batch_size, block_size)."))
         if tuple(x.shape) != (B, T) or tuple(y.shape) != (B, T):
-            raise GradingError(f"get_batch returned shapes {tuple(x.shape)} and {tuple(y.shape)}, expected "
-                               f"({B}, {T}) each: batch_size windows of block_size ids.")
+            raise GradingError(_("get_batch returned shapes {inputs_shape} and {targets_shape}, expected "
+                                 "{want} each: batch_size windows of block_size ids.").format(
+                inputs_shape=tuple(x.shape), targets_shape=tuple(y.shape), want=(B, T)))
         if x.dtype != torch.long or y.dtype != torch.long:
-            raise GradingError("get_batch should return torch.long ids (embedding layers need integer indices).")
+            raise GradingError(_("get_batch should return torch.long ids (embedding layers need integer indices)."))
         steps = torch.arange(T)
         for row_x, row_y in zip(x, y):
             start = int(row_x[0]) - 1000
             if not torch.equal(row_x, 1000 + start + steps):
-                raise GradingError("each input row must be a contiguous window of the token stream.")
+                raise GradingError(_("each input row must be a contiguous window of the token stream."))
             if torch.equal(row_y, row_x):
-                raise GradingError(f"get_batch is wrong. Likely mistake: {HINTS['not_shifted']}")
+                raise GradingError(with_hint(_("get_batch is wrong."), HINTS["not_shifted"]))
             if not torch.equal(row_y, row_x + 1):
-                raise GradingError("get_batch's targets must be the inputs' window moved one token later.")
+                raise GradingError(_("get_batch's targets must be the inputs' window moved one token later."))
 
         # Seeding: the same seed gives the same batches, whatever the global RNG did in between.
         torch.manual_seed(0)
         sampler_a = make(11)
         torch.manual_seed(1)
-        batches_a = [sampler_a.get_batch()[0] for _ in range(3)]
+        batches_a = [sampler_a.get_batch()[0] for _draw in range(3)]
         torch.manual_seed(2)
         torch.rand(5)
         sampler_b = make(11)
         torch.manual_seed(3)
-        batches_b = [sampler_b.get_batch()[0] for _ in range(3)]
+        batches_b = [sampler_b.get_batch()[0] for _draw in range(3)]
         if not all(torch.equal(a, b) for a, b in zip(batches_a, batches_b)):
-            raise GradingError(f"Two samplers with the same seed drew different batches. Likely mistake: "
-                               f"{HINTS['not_seeded']}")
+            raise GradingError(with_hint(_("Two samplers with the same seed drew different batches."),
+                                         HINTS["not_seeded"]))
         if all(torch.equal(a, batches_a[0]) for a in batches_a[1:]):
-            raise GradingError(f"get_batch is wrong. Likely mistake: {HINTS['reseeded_each_batch']}")
+            raise GradingError(with_hint(_("get_batch is wrong."), HINTS["reseeded_each_batch"]))
         if torch.equal(make(12).get_batch()[0], make(11).get_batch()[0]):
-            raise GradingError(f"RandomBlockSampler is wrong. Likely mistake: {HINTS['seed_ignored']}")
+            raise GradingError(with_hint(_("RandomBlockSampler is wrong."), HINTS["seed_ignored"]))
 
         # Every valid start is drawn, none past the end: n_small tokens allow starts 0 .. n_small - T - 1.
         n_small = T + 3
@@ -452,16 +484,21 @@ def check_random_block_sampler(cls):
             try:
                 xs, ys = get_batch()
             except Exception as exc:
-                raise GradingError(f"get_batch on {n_small} tokens with block_size={T} raised {type(exc).__name__}: "
-                                   f"{exc}. Likely mistake: {HINTS['start_past_end']}") from exc
+                raise GradingError(with_hint(_("get_batch on {count} tokens with block_size={block_size} raised "
+                                               "{error_type}: {error}.").format(
+                    count=n_small, block_size=T, error_type=type(exc).__name__, error=exc),
+                    HINTS["start_past_end"])) from exc
             if tuple(ys.shape) != (B, T) or tuple(xs.shape) != (B, T):
-                raise GradingError(f"get_batch returned a short window near the end of the data. Likely mistake: "
-                                   f"{HINTS['start_past_end']}")
+                raise GradingError(with_hint(_("get_batch returned a short window near the end of the data."),
+                                             HINTS["start_past_end"]))
             starts.update(int(v) - 1000 for v in xs[:, 0])
         if max(starts) < n_small - T - 1:
-            raise GradingError(f"the window at start {n_small - T - 1} of {n_small} tokens never came up in "
-                               f"{draws * B} draws. Likely mistake: {HINTS['last_start_never_drawn']}")
+            raise GradingError(with_hint(_("the window at start {start} of {count} tokens never came up in "
+                                           "{draws} draws.").format(start=n_small - T - 1, count=n_small,
+                                                                     draws=draws * B),
+                                         HINTS["last_start_never_drawn"]))
         if min(starts) > 0:
-            raise GradingError("the window at start 0 is never drawn; draw starts from [0, len(data) - block_size).")
+            raise GradingError(_("the window at start 0 is never drawn; draw starts from "
+                                 "[0, len(data) - block_size)."))
         if len(small) != draws or len(list(small)) != draws:
-            raise GradingError("len(sampler) and iteration should give num_batches batches.")
+            raise GradingError(_("len(sampler) and iteration should give num_batches batches."))
