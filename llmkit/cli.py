@@ -77,6 +77,11 @@ def cmd_run(args, stages=None) -> None:
 
 
 def cmd_pretrain(args) -> None:
+    if args.objective == "mlm":
+        from .cli_extra import pretrain_mlm_from_run_arguments
+
+        pretrain_mlm_from_run_arguments(args)
+        return
     cmd_run(args, stages=["pretrain"])
 
 
@@ -155,6 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("pretrain", help="pretraining only; --from CHECKPOINT continues on a new corpus")
     _add_run_arguments(p)
     p.add_argument("--from", dest="init_from", help="start from this checkpoint (continual pretraining)")
+    p.add_argument("--objective", choices=("next-token", "mlm"), default="next-token",
+                   help="next-token (a GPT, the default) or mlm (masked language modelling of the bert encoder; "
+                        "--set takes the keys of `llmkit mlm pretrain`)")
     p.set_defaults(func=cmd_pretrain)
 
     p = sub.add_parser("finetune", help="fine-tune a pretrained checkpoint (or GPT-2 folder) with one strategy")

@@ -59,6 +59,29 @@ def cmd_compare_finetune(args) -> None:
     _write(args.out, "finetune.md", report(run_recipe(c), args.model))
 
 
+def pretrain_mlm_from_run_arguments(args) -> None:
+    """``llmkit pretrain --objective mlm``: the run flags that mean something for an encoder, then MLM pretraining."""
+    from .beyond.mlm import MLMConfig, pretrain_mlm
+
+    if args.config or args.init_from:
+        flag = "--config" if args.config else "--from"
+        raise LLMKitError(f"{flag} is not available with --objective mlm; set the encoder's options with --set "
+                          "key=value (keys: llmkit mlm pretrain --help) and start from scratch.")
+    if args.model not in (None, "bert"):
+        raise LLMKitError(f"--objective mlm trains the bert encoder, not '{args.model}'; drop --model or use --model bert.")
+    unused = [f"--{flag}" for flag in ("sampler", "attention", "device", "precision") if getattr(args, flag, None)]
+    if unused:
+        raise LLMKitError(f"{', '.join(unused)} has no effect with --objective mlm; drop it.")
+    c = MLMConfig()
+    for flag in ("corpus", "tokenizer", "epochs", "max_steps"):
+        if getattr(args, flag, None) is not None:
+            setattr(c, flag, getattr(args, flag))
+    _apply_sets(c, args.set)
+    run_dir = args.run_dir or Path("runs/mlm")
+    pretrain_mlm(c, run_dir, resume=args.resume, overwrite=args.overwrite)
+    print(f"report: {run_dir / 'report.md'}")
+
+
 def cmd_mlm_pretrain(args) -> None:
     from .beyond.mlm import MLMConfig, pretrain_mlm
 

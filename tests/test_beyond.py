@@ -184,3 +184,21 @@ def test_the_commands_are_on_the_llmkit_parser(capsys, tmp_path):
     assert "llmkit rag index" in capsys.readouterr().err
     assert main(["mlm", "pretrain", "--run-dir", str(tmp_path), "--set", "epoch=2"]) == 2
     assert "did you mean 'epochs'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_pretrain_objective_mlm_goes_through_the_mlm_run(tmp_path, capsys):
+    run_dir = tmp_path / "mlm"
+    small = ["--set", "vocab_size=280", "--set", "context_length=16", "--set", "emb_dim=16", "--set", "n_heads=2",
+             "--set", "n_layers=1", "--set", "batch_size=4", "--set", "batches_per_epoch=2"]
+    assert main(["pretrain", "--objective", "mlm", "--run-dir", str(run_dir), "--epochs", "1", *small]) == 0
+    assert json.loads((run_dir / "config.json").read_text())["epochs"] == 1
+    assert {"checkpoint.pt", "report.md"} <= {p.name for p in run_dir.iterdir()}
+    assert f"report: {run_dir / 'report.md'}" in capsys.readouterr().out
+
+
+def test_pretrain_objective_mlm_refuses_what_means_nothing_for_an_encoder(tmp_path, capsys):
+    for extra, words in ((["--model", "gpt"], "trains the bert encoder"), (["--attention", "sdpa"], "no effect"),
+                         (["--from", "x.pt"], "--from is not available")):
+        assert main(["pretrain", "--objective", "mlm", "--run-dir", str(tmp_path / "r"), *extra]) == 2
+        assert words in capsys.readouterr().err
