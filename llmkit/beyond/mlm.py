@@ -7,8 +7,7 @@
 The trainer needs no MLM branch: the batches' targets are -100 wherever nothing was masked, which
 its cross-entropy ignores, and ``MLMBatches.generator`` (window starts and masks) is what it saves
 and restores, so ``--resume`` replays a killed run exactly. ``report.md`` ends with fill-in-the-blank
-samples. (Once the run stages settle, this becomes ``llmkit pretrain --objective mlm``: the same two
-loaders in place of the next-token ones, see docs/beyond-gpt.md.)
+samples. ``llmkit pretrain --objective mlm`` runs the same (see docs/beyond-gpt.md).
 """
 
 from __future__ import annotations
