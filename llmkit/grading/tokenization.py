@@ -15,7 +15,9 @@ import re
 
 from llmkit.exercise import _code_objects
 
-from . import GradingError, assert_defined_in_notebook, call_checked, seeded_random
+from llmkit.i18n.runtime import N_, _
+
+from . import GradingError, assert_defined_in_notebook, call_checked, seeded_random, with_hint
 
 # The kit's own word vocabulary: fine to use elsewhere, but not as the answer to the exercise.
 KIT_VOCAB_FUNCTIONS = {"build_vocab", "words_of"}
@@ -30,45 +32,45 @@ BOOK_IDS = [15496, 11, 466, 345, 588, 8887, 30, 220, 50256, 554, 262, 4252, 1825
             34680, 27271, 13]
 
 HINTS = {
-    "unsorted": "the ids follow the order in which words first appear; number the words after sorting them: "
-                "sorted(set(words)).",
-    "no_strip": "whitespace or empty strings became tokens; keep only the pieces with item.strip() non-empty "
-                "(and strip them).",
-    "punct_dropped": "punctuation is missing: put the whole pattern in a capturing group ( ... ) so re.split "
-                     "keeps the separators as tokens.",
-    "str_split": "words still carry their punctuation ('dawn,'); split with the book's regex "
-                 "r'([,.:;?_!\"()\\']|--|\\s)', not str.split().",
-    "no_dashes": "'--' is not its own token; the pattern needs the alternative --.",
-    "no_specials": "the special tokens are missing: append special_tokens after the sorted words.",
-    "specials_sorted": "the special tokens were sorted in with the words; add them after sorting, at the end.",
-    "specials_first": "the special tokens come first; they belong at the end, after the sorted words.",
-    "duplicates": "repeated words get several ids (some ids are never used); take set(words) before numbering.",
-    "specials_ignored": "the special_tokens argument is ignored; append exactly the tokens it holds.",
-    "kit_vocab": "build_vocab calls the kit's llmkit.tokenizers.build_vocab; write the split, the sorting and the "
-                 "numbering yourself.",
-    "decode_space": "decode leaves a space before punctuation; remove it with "
-                    "re.sub(r'\\s+([,.?!\"()\\'])', r'\\1', text).",
-    "decode_glued": "decode glues the tokens together; join them with a space first, then remove the space before "
-                    "punctuation.",
-    "unk_raises": "encode raises KeyError for a word outside the vocabulary; unknown words must get the id of "
-                  "<|unk|>: self.str_to_int.get(word, unk_id).",
-    "unk_id": "look up the id of <|unk|> in the vocabulary the tokenizer was given, self.str_to_int['<|unk|>']; "
-              "a vocabulary may put its special tokens at any id.",
-    "eot_split": "<|endoftext|> is not kept as one token; give it its id from the vocabulary.",
-    "char_from_1": "CharTokenizer numbers its tokens from 1; number them from 0 (enumerate starts at 0).",
-    "char_specials_first": "CharTokenizer puts the special tokens first; they come after the sorted characters.",
-    "char_unsorted": "CharTokenizer's ids depend on the order the characters appear in (or on set order, which "
-                     "changes between runs); sort the characters first: sorted(set(chars)).",
-    "merge_keep_second": "after a match, skip both ids of the pair (i += 2), not just one.",
-    "merge_first_only": "only the first occurrence is merged; replace every occurrence.",
-    "merge_right_to_left": "scan from left to right: merging (7, 7) in [7, 7, 7] gives [new_id, 7].",
-    "merge_drop_last": "the last id is dropped when it is not part of a pair; the loop must visit every position "
-                       "(while i < len(ids)).",
-    "pairs_once": "each pair is counted once; count every occurrence: counts[pair] += 1.",
-    "pairs_wrap": "a pair (last id, first id) is counted; pair each id only with the next one: zip(ids, ids[1:]).",
-    "pairs_last": "the last pair is missing; loop over all len(ids) - 1 neighbours.",
-    "pairs_first": "the first pair is missing; start at position 0.",
-    "pairs_overlap": "overlapping pairs count too: [7, 7, 7] holds the pair (7, 7) twice.",
+    "unsorted": N_("the ids follow the order in which words first appear; number the words after sorting them: "
+                   "sorted(set(words))."),
+    "no_strip": N_("whitespace or empty strings became tokens; keep only the pieces with item.strip() non-empty "
+                   "(and strip them)."),
+    "punct_dropped": N_("punctuation is missing: put the whole pattern in a capturing group ( ... ) so re.split "
+                        "keeps the separators as tokens."),
+    "str_split": N_("words still carry their punctuation ('dawn,'); split with the book's regex "
+                    "r'([,.:;?_!\"()\\']|--|\\s)', not str.split()."),
+    "no_dashes": N_("'--' is not its own token; the pattern needs the alternative --."),
+    "no_specials": N_("the special tokens are missing: append special_tokens after the sorted words."),
+    "specials_sorted": N_("the special tokens were sorted in with the words; add them after sorting, at the end."),
+    "specials_first": N_("the special tokens come first; they belong at the end, after the sorted words."),
+    "duplicates": N_("repeated words get several ids (some ids are never used); take set(words) before numbering."),
+    "specials_ignored": N_("the special_tokens argument is ignored; append exactly the tokens it holds."),
+    "kit_vocab": N_("build_vocab calls the kit's llmkit.tokenizers.build_vocab; write the split, the sorting and the "
+                    "numbering yourself."),
+    "decode_space": N_("decode leaves a space before punctuation; remove it with "
+                       "re.sub(r'\\s+([,.?!\"()\\'])', r'\\1', text)."),
+    "decode_glued": N_("decode glues the tokens together; join them with a space first, then remove the space before "
+                       "punctuation."),
+    "unk_raises": N_("encode raises KeyError for a word outside the vocabulary; unknown words must get the id of "
+                     "<|unk|>: self.str_to_int.get(word, unk_id)."),
+    "unk_id": N_("look up the id of <|unk|> in the vocabulary the tokenizer was given, self.str_to_int['<|unk|>']; "
+                 "a vocabulary may put its special tokens at any id."),
+    "eot_split": N_("<|endoftext|> is not kept as one token; give it its id from the vocabulary."),
+    "char_from_1": N_("CharTokenizer numbers its tokens from 1; number them from 0 (enumerate starts at 0)."),
+    "char_specials_first": N_("CharTokenizer puts the special tokens first; they come after the sorted characters."),
+    "char_unsorted": N_("CharTokenizer's ids depend on the order the characters appear in (or on set order, which "
+                        "changes between runs); sort the characters first: sorted(set(chars))."),
+    "merge_keep_second": N_("after a match, skip both ids of the pair (i += 2), not just one."),
+    "merge_first_only": N_("only the first occurrence is merged; replace every occurrence."),
+    "merge_right_to_left": N_("scan from left to right: merging (7, 7) in [7, 7, 7] gives [new_id, 7]."),
+    "merge_drop_last": N_("the last id is dropped when it is not part of a pair; the loop must visit every position "
+                          "(while i < len(ids))."),
+    "pairs_once": N_("each pair is counted once; count every occurrence: counts[pair] += 1."),
+    "pairs_wrap": N_("a pair (last id, first id) is counted; pair each id only with the next one: zip(ids, ids[1:])."),
+    "pairs_last": N_("the last pair is missing; loop over all len(ids) - 1 neighbours."),
+    "pairs_first": N_("the first pair is missing; start at position 0."),
+    "pairs_overlap": N_("overlapping pairs count too: [7, 7, 7] holds the pair (7, 7) twice."),
 }
 # Hints no table entry in course/mutants/01-tokenization.json can simulate (see llmkit.grading.mistakes).
 NOT_SIMULATED = {
@@ -82,7 +84,7 @@ NOT_SIMULATED = {
 def random_text(rng: random.Random, n_words: int = 60, words=WORDS) -> str:
     """Words, punctuation and assorted whitespace in a seeded random order."""
     parts = []
-    for _ in range(n_words):
+    for _word in range(n_words):
         parts.append(rng.choice(words))
         if rng.random() < 0.35:
             parts.append(rng.choice(PUNCT))
@@ -125,9 +127,11 @@ def _describe_vocab_difference(got: dict, expected: dict) -> str:
     missing = [t for t in expected if t not in got][:5]
     extra = [t for t in got if t not in expected][:5]
     if missing or extra:
-        return f"missing tokens {missing}, unexpected tokens {extra}"
+        return _("missing tokens {missing}, unexpected tokens {extra}").format(missing=missing, extra=extra)
     wrong = [(t, got[t], expected[t]) for t in expected if got[t] != expected[t]][:3]
-    return "; ".join(f"{t!r} has id {g}, expected {e}" for t, g, e in wrong)
+    # TRANSLATORS: {token} is a token in quotes, e.g. 'dawn'; {got} and {expected} are ids.
+    wrong_id = _("{token!r} has id {got}, expected {expected}")
+    return "; ".join(wrong_id.format(token=t, got=g, expected=e) for t, g, e in wrong)
 
 
 def _kit_module(module: str | None) -> bool:
@@ -186,7 +190,7 @@ def _assert_not_the_kits_vocab(fn) -> None:
 
         state = current_integrity.get()
         if state is not None and _source_leans_on_kit_vocab(state[0], fn.origin or "build_vocab", state[1], set()):
-            raise GradingError(HINTS["kit_vocab"])
+            raise GradingError(_(HINTS["kit_vocab"]))
         return
     for code, globs in _code_objects(fn):
         for name in code.co_names:
@@ -197,7 +201,7 @@ def _assert_not_the_kits_vocab(fn) -> None:
                 leans = (getattr(value, "__module__", None) == "llmkit.tokenizers"
                          and getattr(value, "__name__", None) in KIT_VOCAB_FUNCTIONS)
             if leans:
-                raise GradingError(HINTS["kit_vocab"])
+                raise GradingError(_(HINTS["kit_vocab"]))
 
 
 def check_build_vocab(fn):
@@ -215,16 +219,20 @@ def check_build_vocab(fn):
             got = call_checked(f"build_vocab(text, special_tokens={specials!r})", fn, text, special_tokens=specials)
         expected = build_vocab(text, special_tokens=specials)
         if not isinstance(got, dict):
-            raise GradingError(f"build_vocab returned a {type(got).__name__}; return a dict mapping each token "
-                               "to its id, e.g. {token: i for i, token in enumerate(tokens)}.")
+            # TRANSLATORS: {type_name} is a Python type; the doubled braces print as single ones.
+            raise GradingError(_("build_vocab returned a {type_name}; return a dict mapping each token to its id, "
+                                 "e.g. {{token: i for i, token in enumerate(tokens)}}.").format(
+                type_name=type(got).__name__))
         if got == expected:
             continue
         for name, variant in _vocab_variants(text, specials).items():
             if got == variant:
-                raise GradingError(f"build_vocab differs from the reference. Likely mistake: {HINTS[name]}")
+                raise GradingError(with_hint(_("build_vocab differs from the reference."), HINTS[name]))
         if i > 0 and got == build_vocab(text):
-            raise GradingError(f"build_vocab differs from the reference. Likely mistake: {HINTS['specials_ignored']}")
-        raise GradingError(f"build_vocab differs from the reference: {_describe_vocab_difference(got, expected)}.")
+            raise GradingError(with_hint(_("build_vocab differs from the reference."), HINTS["specials_ignored"]))
+        # TRANSLATORS: {difference} lists missing or unexpected tokens, or tokens with the wrong id.
+        raise GradingError(_("build_vocab differs from the reference: {difference}.").format(
+            difference=_describe_vocab_difference(got, expected)))
 
 
 # --------------------------------------------------------------------------- word tokenizers
@@ -234,7 +242,9 @@ def _as_ids(what: str, ids) -> list[int]:
     try:
         return [int(i) for i in ids]
     except (TypeError, ValueError) as exc:
-        raise GradingError(f"{what} should return a list of ints, got {type(ids).__name__}.") from exc
+        # TRANSLATORS: {what} is a method such as SimpleTokenizerV1.encode; {type_name} a Python type.
+        raise GradingError(_("{what} should return a list of ints, got {type_name}.").format(
+            what=what, type_name=type(ids).__name__)) from exc
 
 
 def _encode_checked(tok, text: str, name: str) -> list[int]:
@@ -246,21 +256,26 @@ def _encode_checked(tok, text: str, name: str) -> list[int]:
         found = re.match(r"""^(['"])(.*?)\1""", str(exc), re.S)
         key = found.group(2) if found else None
         if key is not None and not key.strip():
-            raise GradingError(f"{name}.encode looked up {key!r}: whitespace or empty pieces are not tokens; keep "
-                               "only item.strip() for the pieces where it is non-empty.") from exc
+            # TRANSLATORS: {name} is a tokenizer class; {key} the piece it looked up, in quotes.
+            raise GradingError(_("{name}.encode looked up {key!r}: whitespace or empty pieces are not tokens; keep "
+                                 "only item.strip() for the pieces where it is non-empty.").format(
+                name=name, key=key)) from exc
         if key is not None and len(key) > 1 and ("--" in key or any(ch in key for ch in ',.:;?!"()_\'')):
-            raise GradingError(f"{name}.encode looked up {key!r}: split with the book's regex (as in build_vocab), "
-                               "so punctuation becomes its own token.") from exc
-        raise GradingError(f"{name}.encode raised {type(exc).__name__}: {exc}") from exc
+            raise GradingError(_("{name}.encode looked up {key!r}: split with the book's regex (as in build_vocab), "
+                                 "so punctuation becomes its own token.").format(name=name, key=key)) from exc
+        raise GradingError(_("{name}.encode raised {error_type}: {error}").format(
+            name=name, error_type=type(exc).__name__, error=exc)) from exc
 
 
 def _check_tables(tok, vocab: dict, name: str) -> None:
     if getattr(tok, "str_to_int", None) != vocab:
-        raise GradingError(f"{name}.str_to_int should be the vocab dict it was given (the book's name).")
+        raise GradingError(_("{name}.str_to_int should be the vocab dict it was given (the book's name).").format(
+            name=name))
     inverse = {i: s for s, i in vocab.items()}
     if getattr(tok, "int_to_str", None) != inverse:
-        raise GradingError(f"{name}.int_to_str should map each id back to its token: "
-                           "{i: s for s, i in vocab.items()}.")
+        # TRANSLATORS: the doubled braces print as single ones.
+        raise GradingError(_("{name}.int_to_str should map each id back to its token: "
+                             "{{i: s for s, i in vocab.items()}}.").format(name=name))
 
 
 def _decode_hint(got: str, tokens: list[str]) -> str | None:
@@ -275,8 +290,9 @@ def _text_difference(got: str, expected: str) -> str:
     """Where two texts first differ, with a little context on each side, so a long text shows the spot."""
     at = next((i for i, (g, e) in enumerate(zip(got, expected)) if g != e), min(len(got), len(expected)))
     start = max(0, at - 20)
-    return (f"at character {at}, it gave ...{got[start:at + 20]!r}..., "
-            f"expected ...{expected[start:at + 20]!r}...")
+    # TRANSLATORS: {at} is a character position; {got} and {expected} are quoted pieces of text.
+    return _("at character {at}, it gave ...{got!r}..., expected ...{expected!r}...").format(
+        at=at, got=got[start:at + 20], expected=expected[start:at + 20])
 
 
 def _check_decode(tok, reference, ids: list[int], name: str, also_accept=None) -> None:
@@ -287,8 +303,9 @@ def _check_decode(tok, reference, ids: list[int], name: str, also_accept=None) -
     if got == expected or (also_accept is not None and got == also_accept.decode(ids)):
         return
     hint = _decode_hint(got, [reference.int_to_str[i] for i in ids])
-    detail = f"{name}.decode is wrong: {_text_difference(got, expected)}."
-    raise GradingError(f"{detail} Likely mistake: {hint}" if hint else detail)
+    # TRANSLATORS: {difference} says where, e.g. "at character 12, it gave ...'a ,b'..., expected ...'a, b'...".
+    detail = _("{name}.decode is wrong: {difference}.").format(name=name, difference=_text_difference(got, expected))
+    raise GradingError(with_hint(detail, hint))
 
 
 def _with_shuffled_ids(vocab: dict, rng: random.Random) -> dict:
@@ -304,8 +321,11 @@ def _first_id_difference(got: list[int], expected: list[int], int_to_str: dict) 
     name = lambda i: repr(int_to_str.get(i, "?"))  # noqa: E731
     for position, (g, e) in enumerate(zip(got, expected)):
         if g != e:
-            return f"the first difference is at position {position}: id {g} ({name(g)}), expected {e} ({name(e)})"
-    return f"it gave {len(got)} ids, expected {len(expected)}"
+            # TRANSLATORS: {got_token} and {expected_token} are the tokens the ids stand for, in quotes.
+            return _("the first difference is at position {position}: id {got} ({got_token}), expected {expected} "
+                     "({expected_token})").format(position=position, got=g, got_token=name(g), expected=e,
+                                                  expected_token=name(e))
+    return _("it gave {got} ids, expected {expected}").format(got=len(got), expected=len(expected))
 
 
 def check_simple_tokenizer_v1(cls):
@@ -320,26 +340,30 @@ def check_simple_tokenizer_v1(cls):
         tok = call_checked("SimpleTokenizerV1(vocab)", cls, dict(vocab))
         reference = SimpleTokenizerV1(vocab)
         _check_tables(tok, vocab, "SimpleTokenizerV1")
-        for _ in range(3):
+        for _text_number in range(3):
             text = random_text(rng, 30, words=[w for w in WORDS if w in vocab])
             got, expected = _encode_checked(tok, text, "SimpleTokenizerV1"), reference.encode(text)
             if got != expected:
-                raise GradingError(f"SimpleTokenizerV1.encode({text[:40]!r}...) is wrong: "
-                                   f"{_first_id_difference(got, expected, reference.int_to_str)}; look each word of "
-                                   "the book's split up in str_to_int.")
+                # TRANSLATORS: {text} is the start of the input text, in quotes; {difference} says where ids differ.
+                raise GradingError(_("SimpleTokenizerV1.encode({text!r}...) is wrong: {difference}; look each word "
+                                     "of the book's split up in str_to_int.").format(
+                    text=text[:40], difference=_first_id_difference(got, expected, reference.int_to_str)))
             _check_decode(tok, reference, expected, "SimpleTokenizerV1")
         ids = rng.sample(range(len(vocab)), min(25, len(vocab)))
         _check_decode(tok, reference, ids, "SimpleTokenizerV1")
 
 
 def _v2_mistake(got: list[int], expected: list[int], unk: int, eot: int) -> str | None:
+    """The likely mistake behind a wrong V2 encoding, in the current language (None: no known one)."""
     if len(got) != len(expected):
         return None
     differs = [(g, e) for g, e in zip(got, expected) if g != e]
-    if differs and all(e == unk for _, e in differs):
-        return f"unknown words get the id {differs[0][0]}, but '<|unk|>' has the id {unk} here; {HINTS['unk_id']}"
-    if differs and all(e == eot for _, e in differs):
-        return HINTS["eot_split"]
+    if differs and all(e == unk for _got, e in differs):
+        # TRANSLATORS: {got} and {unk} are ids; {hint} is a hint sentence starting in lower case.
+        return _("unknown words get the id {got}, but '<|unk|>' has the id {unk} here; {hint}").format(
+            got=differs[0][0], unk=unk, hint=_(HINTS["unk_id"]))
+    if differs and all(e == eot for _got, e in differs):
+        return _(HINTS["eot_split"])
     return None
 
 
@@ -356,27 +380,33 @@ def check_simple_tokenizer_v2(cls):
         reference, inherited = SimpleTokenizerV2(vocab), SimpleTokenizerV1(vocab)
         _check_tables(tok, vocab, "SimpleTokenizerV2")
         unk, eot = vocab["<|unk|>"], vocab["<|endoftext|>"]
-        where = "" if vocab is built else " (a vocabulary with its special tokens at other ids)"
-        for _ in range(3):
-            text = " <|endoftext|> ".join(random_text(rng, 15) for _ in range(2))  # half the words are unknown
+        where = "" if vocab is built else " " + _("(a vocabulary with its special tokens at other ids)")
+        for _text_number in range(3):
+            text = " <|endoftext|> ".join(random_text(rng, 15) for _part in range(2))  # half the words are unknown
             expected = reference.encode(text)
             try:
                 got = _as_ids("SimpleTokenizerV2.encode", tok.encode(text))
             except KeyError as exc:
-                raise GradingError(f"SimpleTokenizerV2.encode raised KeyError for the unknown word {exc}. Likely "
-                                   f"mistake: {HINTS['unk_raises']}") from exc
+                # TRANSLATORS: {word} is the word in quotes, as Python's KeyError shows it.
+                raise GradingError(with_hint(_("SimpleTokenizerV2.encode raised KeyError for the unknown word "
+                                               "{word}.").format(word=exc), HINTS["unk_raises"])) from exc
             except GradingError:
                 raise
             except Exception as exc:
-                raise GradingError(f"SimpleTokenizerV2.encode raised {type(exc).__name__}: {exc}") from exc
+                raise GradingError(_("SimpleTokenizerV2.encode raised {error_type}: {error}").format(
+                    error_type=type(exc).__name__, error=exc)) from exc
             if got == expected:
                 _check_decode(tok, reference, expected, "SimpleTokenizerV2", also_accept=inherited)
                 continue
             mistake = _v2_mistake(got, expected, unk, eot)
-            if mistake:
-                raise GradingError(f"SimpleTokenizerV2.encode is wrong{where}. Likely mistake: {mistake}")
-            raise GradingError(f"SimpleTokenizerV2.encode({text[:40]!r}...) is wrong{where}: "
-                               f"{_first_id_difference(got, expected, reference.int_to_str)}.")
+            if mistake:  # already translated: the template of with_hint, without translating the hint again
+                # TRANSLATORS: {where} is empty or " (a vocabulary with its special tokens at other ids)".
+                detail = _("SimpleTokenizerV2.encode is wrong{where}.").format(where=where)
+                raise GradingError(_("{detail} Likely mistake: {hint}").format(detail=detail, hint=mistake))
+            # TRANSLATORS: {text} is the start of the input text, in quotes; {where} is empty or " (a vocabulary
+            # with its special tokens at other ids)"; {difference} says where the ids differ.
+            raise GradingError(_("SimpleTokenizerV2.encode({text!r}...) is wrong{where}: {difference}.").format(
+                text=text[:40], where=where, difference=_first_id_difference(got, expected, reference.int_to_str)))
 
 
 # --------------------------------------------------------------------------- characters
@@ -393,41 +423,48 @@ def check_char_tokenizer(cls):
         reference = CharTokenizer(text, special_tokens=specials)
         stoi = getattr(tok, "stoi", None)
         if not isinstance(stoi, dict):
-            raise GradingError("CharTokenizer needs a dict stoi (character -> id), as in nanoGPT.")
+            raise GradingError(_("CharTokenizer needs a dict stoi (character -> id), as in nanoGPT."))
         if stoi != reference.stoi:
             if set(stoi) != set(reference.stoi):
                 missing = sorted(set(reference.stoi) - set(stoi))[:5]
                 extra = sorted(set(stoi) - set(reference.stoi))[:5]
-                raise GradingError(f"CharTokenizer.stoi has the wrong tokens: missing {missing}, unexpected {extra}; "
-                                   "one entry per distinct character, then the special tokens.")
+                raise GradingError(_("CharTokenizer.stoi has the wrong tokens: missing {missing}, unexpected "
+                                     "{extra}; one entry per distinct character, then the special tokens.").format(
+                    missing=missing, extra=extra))
             if sorted(stoi.values()) == [i + 1 for i in range(len(stoi))]:
-                raise GradingError(f"CharTokenizer.stoi is wrong. Likely mistake: {HINTS['char_from_1']}")
+                raise GradingError(with_hint(_("CharTokenizer.stoi is wrong."), HINTS["char_from_1"]))
             order = sorted(stoi, key=stoi.get)
             if specials and order[: len(specials)] == list(specials):
-                raise GradingError(f"CharTokenizer.stoi is wrong. Likely mistake: {HINTS['char_specials_first']}")
+                raise GradingError(with_hint(_("CharTokenizer.stoi is wrong."), HINTS["char_specials_first"]))
             if order[len(order) - len(specials):] == list(specials) and sorted(order[:len(order) - len(specials)]) \
                     != order[:len(order) - len(specials)]:
-                raise GradingError(f"CharTokenizer.stoi is wrong. Likely mistake: {HINTS['char_unsorted']}")
+                raise GradingError(with_hint(_("CharTokenizer.stoi is wrong."), HINTS["char_unsorted"]))
             token, got_id = next((t, i) for t, i in stoi.items() if reference.stoi[t] != i)
-            raise GradingError(f"CharTokenizer.stoi gives {token!r} the id {got_id}, expected {reference.stoi[token]}: "
-                               "the sorted characters get 0, 1, ..., then the special tokens in their order.")
+            # TRANSLATORS: {token} is a character or special token, in quotes; {got} and {expected} are ids.
+            raise GradingError(_("CharTokenizer.stoi gives {token!r} the id {got}, expected {expected}: the sorted "
+                                 "characters get 0, 1, ..., then the special tokens in their order.").format(
+                token=token, got=got_id, expected=reference.stoi[token]))
         itos = getattr(tok, "itos", None)
         if itos != reference.itos:
-            raise GradingError("CharTokenizer.itos should map each id back to its character: "
-                               "{i: ch for ch, i in stoi.items()}.")
+            raise GradingError(_("CharTokenizer.itos should map each id back to its character: "
+                                 "{i: ch for ch, i in stoi.items()}."))
         n_vocab = getattr(tok, "n_vocab", None)
         if n_vocab != reference.n_vocab:
-            raise GradingError(f"CharTokenizer.n_vocab is {n_vocab!r}, expected {reference.n_vocab} (len(stoi)).")
+            raise GradingError(_("CharTokenizer.n_vocab is {got!r}, expected {expected} (len(stoi)).").format(
+                got=n_vocab, expected=reference.n_vocab))
         sample = text[10:50] + ("".join(specials[:1]) + text[:20] if specials else "")
         got = _as_ids("CharTokenizer.encode", call_checked("CharTokenizer.encode", tok.encode, sample))
         expected = reference.encode(sample)
         if got != expected:
-            raise GradingError(f"CharTokenizer.encode({sample[:30]!r}...) gave {got[:8]}..., expected {expected[:8]}...; "
-                               "one id per character, stoi[ch].")
+            # TRANSLATORS: {text} is the start of the input text, in quotes; {got} and {expected} are id lists.
+            raise GradingError(_("CharTokenizer.encode({text!r}...) gave {got}..., expected {expected}...; one id per "
+                                 "character, stoi[ch].").format(text=sample[:30], got=got[:8], expected=expected[:8]))
         decoded = call_checked("CharTokenizer.decode", tok.decode, expected)
         if decoded != sample:
-            raise GradingError(f"CharTokenizer.decode(encode(text)) gave {decoded[:30]!r}..., expected {sample[:30]!r}...; "
-                               "join the characters itos[i] with no separator.")
+            # TRANSLATORS: {got} and {expected} are the starts of two texts, in quotes.
+            raise GradingError(_("CharTokenizer.decode(encode(text)) gave {got!r}..., expected {expected!r}...; join "
+                                 "the characters itos[i] with no separator.").format(got=decoded[:30],
+                                                                                      expected=sample[:30]))
 
 
 # --------------------------------------------------------------------------- BPE
@@ -495,11 +532,14 @@ def _pair_dict(what: str, counts) -> dict:
     try:
         items = dict(counts).items()
     except (TypeError, ValueError) as exc:
-        raise GradingError(f"{what} returned a {type(counts).__name__}; return a dict {{(a, b): count}}.") from exc
+        # TRANSLATORS: {what} is get_pair_counts; the doubled braces print as single ones.
+        raise GradingError(_("{what} returned a {type_name}; return a dict {{(a, b): count}}.").format(
+            what=what, type_name=type(counts).__name__)) from exc
     result = {}
     for key, value in items:
         if not isinstance(key, tuple) or len(key) != 2:
-            raise GradingError(f"{what} has the key {key!r}; the keys must be tuples of two ids (a, b).")
+            raise GradingError(_("{what} has the key {key!r}; the keys must be tuples of two ids (a, b).").format(
+                what=what, key=key))
         result[tuple(int(k) for k in key)] = int(value)
     return result
 
@@ -519,7 +559,7 @@ def check_bpe_helpers(get_pair_counts, merge):
     assert_defined_in_notebook(get_pair_counts)
     assert_defined_in_notebook(merge)
     rng = seeded_random(505)
-    cases = [[rng.randrange(6) for _ in range(rng.randrange(20, 60))] for _ in range(6)]
+    cases = [[rng.randrange(6) for _position in range(rng.randrange(20, 60))] for _case in range(6)]
     cases += [[7, 7, 7], [1, 2, 3, 1, 2], [5], []]
     pair_results = [(ids, _pair_dict("get_pair_counts", call_checked(f"get_pair_counts({ids[:6]}...)",
                                                                     get_pair_counts, list(ids))))
@@ -529,11 +569,13 @@ def check_bpe_helpers(get_pair_counts, merge):
         ids, got = wrong[0]
         hint = _consistent_hint(wrong, _pair_count_variants)
         if hint:
-            raise GradingError(f"get_pair_counts({ids[:8]}) is wrong. Likely mistake: {hint}")
+            raise GradingError(with_hint(_("get_pair_counts({ids}) is wrong.").format(ids=ids[:8]), hint))
         expected = bpe.get_pair_counts(ids)
         pair = next(p for p in list(expected) + list(got) if got.get(p, 0) != expected.get(p, 0))
-        raise GradingError(f"get_pair_counts({ids[:8]}...) is wrong: the pair {pair} is counted {got.get(pair, 0)} "
-                           f"times, expected {expected.get(pair, 0)}.")
+        # TRANSLATORS: {ids} is the start of an id list; {pair} a pair of ids; {got} and {expected} are counts.
+        raise GradingError(_("get_pair_counts({ids}...) is wrong: the pair {pair} is counted {got} times, expected "
+                             "{expected}.").format(ids=ids[:8], pair=pair, got=got.get(pair, 0),
+                                                    expected=expected.get(pair, 0)))
     merge_cases = [([7, 7, 7], (7, 7), 99), ([1, 2, 3, 1, 2], (1, 2), 99), ([3, 1, 2], (1, 2), 99), ([4], (4, 4), 99)]
     for ids in cases[:6]:
         pair = max(bpe.get_pair_counts(ids).items(), key=lambda kv: kv[1])[0]
@@ -543,7 +585,7 @@ def check_bpe_helpers(get_pair_counts, merge):
         given = list(ids)
         got = call_checked(f"merge({ids[:6]}..., {pair}, {new_id})", merge, given, pair, new_id)
         if given != ids:
-            raise GradingError("merge changed the list it was given; build and return a new list.")
+            raise GradingError(_("merge changed the list it was given; build and return a new list."))
         got = _as_ids("merge", got)
         if got != bpe.merge(ids, pair, new_id):
             wrong.append(((ids, pair, new_id), got))
@@ -552,15 +594,18 @@ def check_bpe_helpers(get_pair_counts, merge):
         expected = bpe.merge(ids, pair, new_id)
         hint = _consistent_hint(wrong, lambda case: _merge_variants(*case))
         if hint:
-            raise GradingError(f"merge({ids[:8]}, {pair}, {new_id}) gave {got[:8]}, expected {expected[:8]}. "
-                               f"Likely mistake: {hint}")
+            # TRANSLATORS: {ids}, {got} and {expected} are id lists; {pair} a pair of ids; {new_id} an id.
+            raise GradingError(with_hint(_("merge({ids}, {pair}, {new_id}) gave {got}, expected {expected}.").format(
+                ids=ids[:8], pair=pair, new_id=new_id, got=got[:8], expected=expected[:8]), hint))
         at = next((i for i, (g, e) in enumerate(zip(got, expected)) if g != e), min(len(got), len(expected)))
-        raise GradingError(f"merge({ids[:8]}, {pair}, {new_id}) gave {got[:8]}..., expected {expected[:8]}...; the first "
-                           f"difference is at position {at}.")
-    got = call_checked("replaying GPT-2's merges with get_pair_counts and merge", encode_with_gpt2_merges, BOOK_TEXT,
-                       get_pair_counts, merge)
+        raise GradingError(_("merge({ids}, {pair}, {new_id}) gave {got}..., expected {expected}...; the first "
+                             "difference is at position {position}.").format(
+            ids=ids[:8], pair=pair, new_id=new_id, got=got[:8], expected=expected[:8], position=at))
+    got = call_checked(_("replaying GPT-2's merges with get_pair_counts and merge"), encode_with_gpt2_merges,
+                       BOOK_TEXT, get_pair_counts, merge)
     if got != BOOK_IDS:
-        raise GradingError(f"Replaying GPT-2's merges with your functions gave {got}, not the book's ids {BOOK_IDS}.")
+        raise GradingError(_("Replaying GPT-2's merges with your functions gave {got}, not the book's ids "
+                             "{expected}.").format(got=got, expected=BOOK_IDS))
 
 
 def encode_with_gpt2_merges(text: str, get_pair_counts, merge) -> list[int]:
