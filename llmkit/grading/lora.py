@@ -25,7 +25,10 @@ import inspect
 import torch
 from torch import nn
 
-from . import GradingError, assert_defined_in_notebook, call_checked, close, fail_with_diagnosis, max_diff, seeded
+from llmkit.i18n.runtime import N_, _
+
+from . import (GradingError, assert_defined_in_notebook, call_checked, close, fail_with_diagnosis, max_diff, seeded,
+               with_hint)
 from .pretraining import single_threaded
 from .remote import is_remote
 
@@ -34,50 +37,50 @@ TINY = {"vocab_size": 40, "context_length": 8, "emb_dim": 8, "n_heads": 2, "n_la
 IN_DIM, OUT_DIM, RANK, ALPHA = 6, 5, 2, 6  # alpha/rank = 3, alpha = 6, 1 and rank/alpha differ: mistakes show
 
 HINTS = {
-    "b_not_zero": "B must start at zero (torch.zeros(rank, out_dim)), so a freshly wrapped layer computes exactly "
-                  "what the base layer computed; only training moves it away from zero.",
-    "a_zero": "A must start random (nn.init.kaiming_uniform_(A, a=math.sqrt(5))): with A and B both zero, both "
-              "gradients are zero and nothing ever trains.",
-    "transposed": "A is (in_dim, rank) and B is (rank, out_dim), used as x @ A @ B.",
-    "no_scale": "the update is not scaled: multiply x @ A @ B by alpha / rank.",
-    "alpha_only": "the update is scaled by alpha; scale it by alpha / rank, so changing the rank does not change "
-                  "the update's size.",
-    "rank_over_alpha": "the scaling is upside down: use alpha / rank.",
-    "dw_transposed": "delta_weight must have nn.Linear's weight layout (out_dim, in_dim): transpose A @ B.",
-    "dw_no_scale": "delta_weight is not scaled: multiply A @ B by alpha / rank, as forward does.",
-    "lora_only": "the output is only the LoRA update: add it to the base layer's output, linear(x) + lora(x).",
-    "linear_only": "the LoRA update is not added: return linear(x) + lora(x).",
-    "merged_in_place": "merged_linear changed the wrapped layer itself: merge into a copy "
-                       "(copy.deepcopy(self.linear)), otherwise the wrapper adds the update twice.",
-    "merge_transpose": "the update A @ B is (in_dim, out_dim); transpose it to nn.Linear's (out_dim, in_dim) "
-                       "before adding it to the weight.",
-    "no_setattr": "no layer was replaced: put the wrapper back into the parent module under the same name, "
-                  "setattr(model, name, LinearWithLoRA(module, rank, alpha)); rebinding the loop variable "
-                  "changes nothing.",
-    "added": "the wrapper was added beside the layer instead of replacing it, so the model still calls the plain "
-             "nn.Linear: setattr(model, name, LinearWithLoRA(module, rank, alpha)) under the layer's own name.",
-    "not_recursing": "nested layers were not reached: call replace_linear_with_lora(module, rank, alpha) on every "
-                     "child that is not an nn.Linear (blocks, attention, feed-forward ...).",
-    "double_wrap": "some layers were wrapped twice: do not recurse into the LinearWithLoRA you just created.",
-    "rank_alpha": "pass rank and alpha through to LinearWithLoRA(module, rank, alpha).",
-    "not_frozen": "the base weights still train: set requires_grad = False on every parameter of the model "
-                  "before adding LoRA.",
-    "frozen_after": "nothing is trainable, the LoRA matrices neither: freeze the model first, then add LoRA, "
-                    "so only the new A and B train.",
-    "counts_all": "frozen parameters are counted as trainable: count only parameters with p.requires_grad.",
-    "swapped_counts": "the numbers are in the wrong order: return (trainable, total).",
-    "state_dict": "state_dict() also holds buffers (the causal mask) and repeats tied weights: count "
-                  "model.parameters(), which lists each parameter once.",
-    "per_module": "parameters are counted once per enclosing module: sum over model.parameters() (each parameter "
-                  "once), not over every module's parameters().",
-    "merge_not_recursing": "LoRA layers inside the blocks were not merged: walk the whole model (recursively) and "
-                           "replace every LinearWithLoRA by its merged nn.Linear.",
-    "merge_dropped": "the merged layers lost the LoRA update: add the scaled A @ B (transposed) to the weight.",
-    "not_inplace_copy": "merge_lora(model, inplace=False) changed the model it was given: merge a deep copy "
-                        "(copy.deepcopy(model)) and leave the original ready to keep training.",
-    "merge_none": "merge_lora should return the merged model.",
-    "inplace_ignored": "merge_lora(model, inplace=True) left the model it was given unmerged: with inplace=True "
-                       "merge into model itself (target = model), with inplace=False into a deep copy.",
+    "b_not_zero": N_("B must start at zero (torch.zeros(rank, out_dim)), so a freshly wrapped layer computes exactly "
+                     "what the base layer computed; only training moves it away from zero."),
+    "a_zero": N_("A must start random (nn.init.kaiming_uniform_(A, a=math.sqrt(5))): with A and B both zero, both "
+                 "gradients are zero and nothing ever trains."),
+    "transposed": N_("A is (in_dim, rank) and B is (rank, out_dim), used as x @ A @ B."),
+    "no_scale": N_("the update is not scaled: multiply x @ A @ B by alpha / rank."),
+    "alpha_only": N_("the update is scaled by alpha; scale it by alpha / rank, so changing the rank does not change "
+                     "the update's size."),
+    "rank_over_alpha": N_("the scaling is upside down: use alpha / rank."),
+    "dw_transposed": N_("delta_weight must have nn.Linear's weight layout (out_dim, in_dim): transpose A @ B."),
+    "dw_no_scale": N_("delta_weight is not scaled: multiply A @ B by alpha / rank, as forward does."),
+    "lora_only": N_("the output is only the LoRA update: add it to the base layer's output, linear(x) + lora(x)."),
+    "linear_only": N_("the LoRA update is not added: return linear(x) + lora(x)."),
+    "merged_in_place": N_("merged_linear changed the wrapped layer itself: merge into a copy "
+                          "(copy.deepcopy(self.linear)), otherwise the wrapper adds the update twice."),
+    "merge_transpose": N_("the update A @ B is (in_dim, out_dim); transpose it to nn.Linear's (out_dim, in_dim) "
+                          "before adding it to the weight."),
+    "no_setattr": N_("no layer was replaced: put the wrapper back into the parent module under the same name, "
+                     "setattr(model, name, LinearWithLoRA(module, rank, alpha)); rebinding the loop variable "
+                     "changes nothing."),
+    "added": N_("the wrapper was added beside the layer instead of replacing it, so the model still calls the plain "
+                "nn.Linear: setattr(model, name, LinearWithLoRA(module, rank, alpha)) under the layer's own name."),
+    "not_recursing": N_("nested layers were not reached: call replace_linear_with_lora(module, rank, alpha) on every "
+                        "child that is not an nn.Linear (blocks, attention, feed-forward ...)."),
+    "double_wrap": N_("some layers were wrapped twice: do not recurse into the LinearWithLoRA you just created."),
+    "rank_alpha": N_("pass rank and alpha through to LinearWithLoRA(module, rank, alpha)."),
+    "not_frozen": N_("the base weights still train: set requires_grad = False on every parameter of the model "
+                     "before adding LoRA."),
+    "frozen_after": N_("nothing is trainable, the LoRA matrices neither: freeze the model first, then add LoRA, "
+                       "so only the new A and B train."),
+    "counts_all": N_("frozen parameters are counted as trainable: count only parameters with p.requires_grad."),
+    "swapped_counts": N_("the numbers are in the wrong order: return (trainable, total)."),
+    "state_dict": N_("state_dict() also holds buffers (the causal mask) and repeats tied weights: count "
+                     "model.parameters(), which lists each parameter once."),
+    "per_module": N_("parameters are counted once per enclosing module: sum over model.parameters() (each parameter "
+                     "once), not over every module's parameters()."),
+    "merge_not_recursing": N_("LoRA layers inside the blocks were not merged: walk the whole model (recursively) and "
+                              "replace every LinearWithLoRA by its merged nn.Linear."),
+    "merge_dropped": N_("the merged layers lost the LoRA update: add the scaled A @ B (transposed) to the weight."),
+    "not_inplace_copy": N_("merge_lora(model, inplace=False) changed the model it was given: merge a deep copy "
+                           "(copy.deepcopy(model)) and leave the original ready to keep training."),
+    "merge_none": N_("merge_lora should return the merged model."),
+    "inplace_ignored": N_("merge_lora(model, inplace=True) left the model it was given unmerged: with inplace=True "
+                          "merge into model itself (target = model), with inplace=False into a deep copy."),
 }
 
 # Hints the course's mistake table does not simulate end to end (each notebook there takes long to grade):
@@ -124,7 +127,7 @@ def beside(student, module: nn.Module, *args, **kwargs):
         return module
     session = kernel_session()
     if session is None:
-        raise GradingError("the grader has no kernel to build the test model in.")
+        raise GradingError(_("the grader has no kernel to build the test model in."))
     return session.ship(module, *args, **kwargs)
 
 
@@ -150,6 +153,12 @@ def type_name(obj) -> str:
     return type(obj).__name__
 
 
+def _raised(call: str, exc: Exception) -> str:
+    """The message for an exception ``call`` raised: the same words (and catalog entry) as ``call_checked``'s."""
+    # TRANSLATORS: {what} names the call, e.g. "MultiHeadAttention.forward"; {error} is Python's own message.
+    return _("{what} raised {error_type}: {error}").format(what=call, error_type=type(exc).__name__, error=exc)
+
+
 def _parameters(module) -> dict:
     """name -> parameter (values and requires_grad) of a module here or in the kernel, each parameter once."""
     return dict(module.named_parameters())
@@ -160,8 +169,11 @@ def _snapshot(params: dict) -> dict:
 
 
 def _load(module, values: dict, what: str):
-    """Set some parameters of a module, here or in the kernel (a copy of a tensor never writes back)."""
-    call_checked(f"{what}.load_state_dict(...)", module.load_state_dict, values, strict=False)
+    """Set some parameters of a module, here or in the kernel (a copy of a tensor never writes back).
+
+    ``what`` is a class name or a text marked with ``N_`` ("the LoRA model"), translated here.
+    """
+    call_checked(f"{_(what)}.load_state_dict(...)", module.load_state_dict, values, strict=False)
 
 
 def _tiny_gpt(seed=90):
@@ -209,7 +221,7 @@ def _lora_report(before: dict, after: dict, paths: list[str]) -> dict:
             "orphans": orphans, "extra": extra}
 
 
-def _randomize(module, names, shapes: dict, seed: int, scale: float = 1.0, what: str = "the layer") -> dict:
+def _randomize(module, names, shapes: dict, seed: int, scale: float = 1.0, what: str = N_("the layer")) -> dict:
     g = seeded(seed)
     values = {name: scale * torch.randn(shapes[name], generator=g) for name in sorted(names)}
     _load(module, values, what)
@@ -227,10 +239,12 @@ def _lora_params(params: dict, what: str):
         by_shape = {tuple(p.shape): n for n, p in params.items()}
         a, b = by_shape.get((IN_DIM, RANK)), by_shape.get((RANK, OUT_DIM))
     if a is None or b is None or params[a].shape != (IN_DIM, RANK) or params[b].shape != (RANK, OUT_DIM):
-        shapes = ", ".join(f"{n}{tuple(p.shape)}" for n, p in params.items()) or "none"
         transposed = bool({(RANK, IN_DIM), (OUT_DIM, RANK)} & {tuple(p.shape) for p in params.values()})
-        raise GradingError(f"{what} has parameters [{shapes}]; expected A ({IN_DIM}, {RANK}) and B ({RANK}, {OUT_DIM})."
-                           + (f" Likely mistake: {HINTS['transposed']}" if transposed else ""))
+        shapes = ", ".join(f"{n}{tuple(p.shape)}" for n, p in params.items()) or _("none")
+        # TRANSLATORS: {what} is the call that built the layer; {shapes} lists its parameters as name(shape).
+        detail = _("{what} has parameters [{shapes}]; expected A ({in_dim}, {rank}) and B ({rank}, {out_dim}).").format(
+            what=what, shapes=shapes, in_dim=IN_DIM, rank=RANK, out_dim=OUT_DIM)
+        raise GradingError(with_hint(detail, HINTS["transposed"] if transposed else None))
     return a, b
 
 
@@ -244,11 +258,12 @@ def _check_lora_layer(cls):
     a_name, b_name = _lora_params(params, what)
     a, b = params[a_name], params[b_name]
     if b.detach().abs().sum() != 0:
-        raise GradingError(f"{what}: B is not zero at initialisation. Likely mistake: {HINTS['b_not_zero']}")
+        raise GradingError(with_hint(_("{what}: B is not zero at initialisation.").format(what=what),
+                                     HINTS["b_not_zero"]))
     if a.detach().abs().sum() == 0:
-        raise GradingError(f"{what}: A is all zeros. Likely mistake: {HINTS['a_zero']}")
+        raise GradingError(with_hint(_("{what}: A is all zeros.").format(what=what), HINTS["a_zero"]))
     if not (a.requires_grad and b.requires_grad):
-        raise GradingError(f"{what}: A and B must be trainable nn.Parameter objects.")
+        raise GradingError(_("{what}: A and B must be trainable nn.Parameter objects.").format(what=what))
     values = _randomize(layer, (a_name, b_name), {a_name: a.shape, b_name: b.shape}, 81, what="LoRALayer")
     reference = LoRALayer(IN_DIM, OUT_DIM, RANK, ALPHA)
     with torch.no_grad():
@@ -263,16 +278,17 @@ def _check_lora_layer(cls):
             raw = x @ reference.A @ reference.B
         variants = {"no_scale": (raw, HINTS["no_scale"]), "alpha_only": (ALPHA * raw, HINTS["alpha_only"]),
                     "rank_over_alpha": (RANK / ALPHA * raw, HINTS["rank_over_alpha"])}
-        fail_with_diagnosis("LoRALayer's output", out, expected, variants)
+        fail_with_diagnosis(_("LoRALayer's output"), out, expected, variants)
     if not callable(getattr(layer, "delta_weight", None)):
-        raise GradingError("LoRALayer has no delta_weight(); it returns the update as an nn.Linear weight "
-                           f"({OUT_DIM}, {IN_DIM}), used for merging.")
+        raise GradingError(_("LoRALayer has no delta_weight(); it returns the update as an nn.Linear weight "
+                             "({out_dim}, {in_dim}), used for merging.").format(out_dim=OUT_DIM, in_dim=IN_DIM))
     got = call_checked("LoRALayer.delta_weight()", layer.delta_weight)
     with torch.no_grad():
         expected = reference.delta_weight()
     if not close(got, expected):
         if close(got, expected.T):
-            raise GradingError(f"delta_weight() has shape {tuple(got.shape)}. Likely mistake: {HINTS['dw_transposed']}")
+            raise GradingError(with_hint(_("delta_weight() has shape {shape}.").format(shape=tuple(got.shape)),
+                                         HINTS["dw_transposed"]))
         variants = {"dw_no_scale": ((reference.A @ reference.B).T.detach(), HINTS["dw_no_scale"]),
                     "dw_transposed": (expected.T, HINTS["dw_transposed"])}
         fail_with_diagnosis("delta_weight()", got, expected, variants)
@@ -341,23 +357,27 @@ def _check_linear_with_lora(cls):
     a_name, b_name = by_shape.get((IN_DIM, RANK)), by_shape.get((RANK, OUT_DIM))
     own = _own_lora_layer(cls, extra[a_name], extra[b_name]) if a_name and b_name else None
     if not all(any(_same(p, o) for p in params.values()) for o in originals):
-        raise GradingError(f"{what} does not hold the given layer's weights: keep the layer it is given "
-                           "(self.linear = linear) and add LoRA beside it.")
+        raise GradingError(_("{what} does not hold the given layer's weights: keep the layer it is given "
+                             "(self.linear = linear) and add LoRA beside it.").format(what=what))
     if not close(out, base):
         own_out = _own_output(own, x)
         if own_out is None or not close(out, base + own_out):  # else: the student's LoRALayer does not start at 0
             hint = HINTS["lora_only"] if close(out, torch.zeros_like(base)) else None
-            message = (f"{what} at initialisation (B = 0) should compute exactly what the wrapped layer computes "
-                       f"(largest difference {max_diff(out, base):.3g}).")
-            raise GradingError(f"{message} Likely mistake: {hint}" if hint else message)
+            message = _("{what} at initialisation (B = 0) should compute exactly what the wrapped layer computes "
+                        "(largest difference {diff:.3g}).").format(what=what, diff=max_diff(out, base))
+            raise GradingError(with_hint(message, hint))
     if sum(p.numel() for p in extra.values()) != RANK * (IN_DIM + OUT_DIM):
-        raise GradingError(f"{what} adds {sum(p.numel() for p in extra.values())} parameters; a rank-{RANK} update "
-                           f"of a {IN_DIM}->{OUT_DIM} layer has rank * (in + out) = {RANK * (IN_DIM + OUT_DIM)}. "
-                           f"Likely mistake: {HINTS['rank_alpha']}")
+        # TRANSLATORS: {count} is how many parameters the student's wrapper adds; {expected} how many it should.
+        detail = _("{what} adds {count} parameters; a rank-{rank} update of a {in_dim}->{out_dim} layer has "
+                   "rank * (in + out) = {expected}.").format(
+            what=what, count=sum(p.numel() for p in extra.values()), rank=RANK, in_dim=IN_DIM, out_dim=OUT_DIM,
+            expected=RANK * (IN_DIM + OUT_DIM))
+        raise GradingError(with_hint(detail, HINTS["rank_alpha"]))
     if a_name is None or b_name is None:
         shapes = ", ".join(str(tuple(p.shape)) for p in extra.values())
-        raise GradingError(f"{what}'s LoRA parameters have shapes [{shapes}]; expected A ({IN_DIM}, {RANK}) and "
-                           f"B ({RANK}, {OUT_DIM}). Likely mistake: {HINTS['transposed']}")
+        detail = _("{what}'s LoRA parameters have shapes [{shapes}]; expected A ({in_dim}, {rank}) and "
+                   "B ({rank}, {out_dim}).").format(what=what, shapes=shapes, in_dim=IN_DIM, rank=RANK, out_dim=OUT_DIM)
+        raise GradingError(with_hint(detail, HINTS["transposed"]))
     values = _randomize(wrapped, (a_name, b_name), {a_name: extra[a_name].shape, b_name: extra[b_name].shape}, 85,
                         what="LinearWithLoRA")
     if own is not None:
@@ -379,10 +399,10 @@ def _check_linear_with_lora(cls):
                         "no_scale": (base + raw, HINTS["no_scale"])}
             if own_out is not None:
                 variants["own_lora_only"] = (own_out, HINTS["lora_only"])
-        fail_with_diagnosis("LinearWithLoRA's output", out, expected, variants)
+        fail_with_diagnosis(_("LinearWithLoRA's output"), out, expected, variants)
     if not callable(getattr(wrapped, "merged_linear", None)):
-        raise GradingError("LinearWithLoRA has no merged_linear(); it returns a plain nn.Linear with the update "
-                           "folded into the weight.")
+        raise GradingError(_("LinearWithLoRA has no merged_linear(); it returns a plain nn.Linear with the update "
+                             "folded into the weight."))
     weights_before = _snapshot(_parameters(wrapped))
     own_delta = _own_delta(own)
     try:
@@ -391,17 +411,17 @@ def _check_linear_with_lora(cls):
         if own_delta is not None and own_delta.shape != (OUT_DIM, IN_DIM):
             return  # the student's delta_weight has the wrong layout: graded with LoRALayer
         if "size" in str(exc) or "shape" in str(exc):
-            raise GradingError(f"merged_linear() raised RuntimeError: {exc} Likely mistake: "
-                               f"{HINTS['merge_transpose']}") from exc
-        raise GradingError(f"merged_linear() raised RuntimeError: {exc}") from exc
+            raise GradingError(with_hint(_raised("merged_linear()", exc), HINTS["merge_transpose"])) from exc
+        raise GradingError(_raised("merged_linear()", exc)) from exc
     except Exception as exc:
-        raise GradingError(f"merged_linear() raised {type(exc).__name__}: {exc}") from exc
+        raise GradingError(_raised("merged_linear()", exc)) from exc
     if not isinstance(merged, nn.Linear):
-        raise GradingError(f"merged_linear() should return an nn.Linear, got {type_name(merged)}.")
+        raise GradingError(_("merged_linear() should return an nn.Linear, got {type_name}.").format(
+            type_name=type_name(merged)))
     weights_after = _parameters(wrapped)
     if set(weights_after) != set(weights_before) or \
             any(not _same(weights_before[k], weights_after[k]) for k in weights_before):
-        raise GradingError(f"merged_linear() changed the wrapper. Likely mistake: {HINTS['merged_in_place']}")
+        raise GradingError(with_hint(_("merged_linear() changed the wrapper."), HINTS["merged_in_place"]))
     got = call_checked("merged_linear()(x)", merged, x)
     if close(got, expected):
         return
@@ -411,7 +431,7 @@ def _check_linear_with_lora(cls):
                 return  # merged with the student's own delta_weight: right here, graded with LoRALayer
     with torch.no_grad():
         unscaled = base + x @ reference.lora.A @ reference.lora.B
-    fail_with_diagnosis("merged_linear()'s output", got, expected,
+    fail_with_diagnosis(_("merged_linear()'s output"), got, expected,
                         {"no_scale": (unscaled, HINTS["no_scale"]), "merge_dropped": (base, HINTS["merge_dropped"])})
 
 
@@ -430,28 +450,34 @@ def _wrapping_problem(report: dict, what: str, wrapper_name: str = "LinearWithLo
     layers, wrapped, bare = report["layers"], report["wrapped"], report["bare"]
     if not wrapped:
         if report["orphans"]:
-            return f"{what}, the model still calls plain nn.Linear layers. Likely mistake: {HINTS['added']}"
-        return f"{what}, no layer is a {wrapper_name}. Likely mistake: {HINTS['no_setattr']}"
+            # TRANSLATORS: here and below {what} is the situation, e.g. "after replace_linear_with_lora on a
+            # GPTModel with 14 nn.Linear layers"; {name} and {layers} are layer paths (trf_blocks.0.att.W_query).
+            return with_hint(_("{what}, the model still calls plain nn.Linear layers.").format(what=what),
+                             HINTS["added"])
+        return with_hint(_("{what}, no layer is a {wrapper_name}.").format(what=what, wrapper_name=wrapper_name),
+                         HINTS["no_setattr"])
     if bare:
         if report["orphans"]:
-            return (f"{what}, the model still calls plain nn.Linear layers ({', '.join(bare[:3])}). "
-                    f"Likely mistake: {HINTS['added']}")
+            return with_hint(_("{what}, the model still calls plain nn.Linear layers ({layers}).").format(
+                what=what, layers=", ".join(bare[:3])), HINTS["added"])
         nested = all("." in name for name in bare)
         shown = ", ".join(bare[:3]) + (" ..." if len(bare) > 3 else "")
-        message = f"{what}, {len(bare)} are still plain nn.Linear ({shown})."
-        return f"{message} Likely mistake: {HINTS['not_recursing']}" if nested else message
+        message = _("{what}, {count} are still plain nn.Linear ({layers}).").format(
+            what=what, count=len(bare), layers=shown)
+        return with_hint(message, HINTS["not_recursing"] if nested else None)
     for name in wrapped:
         info = layers[name]
         expected = RANK * (info["in"] + info["out"])
         if info["numel"] != expected:
             if info["numel"] > expected and info["numel"] % expected == 0:
-                return (f"{what}, {name} holds {info['numel'] // expected} sets of LoRA matrices. Likely mistake: "
-                        f"{HINTS['double_wrap']}")
-            return (f"{name} has {info['numel']} LoRA parameters, expected rank * (in + out) = {expected} for "
-                    f"rank={RANK}. Likely mistake: {HINTS['rank_alpha']}")
+                return with_hint(_("{what}, {name} holds {sets} sets of LoRA matrices.").format(
+                    what=what, name=name, sets=info["numel"] // expected), HINTS["double_wrap"])
+            return with_hint(_("{name} has {count} LoRA parameters, expected rank * (in + out) = {expected} for "
+                               "rank={rank}.").format(name=name, count=info["numel"], expected=expected, rank=RANK),
+                             HINTS["rank_alpha"])
         if not info["kept"]:
-            return (f"{what}, {name} no longer holds its own weights: wrap each layer as it is, "
-                    "LinearWithLoRA(module, rank, alpha), keeping its weights.")
+            return _("{what}, {name} no longer holds its own weights: wrap each layer as it is, "
+                     "LinearWithLoRA(module, rank, alpha), keeping its weights.").format(what=what, name=name)
     return None
 
 
@@ -464,16 +490,15 @@ def _check_replace(fn):
         result = fn(model, RANK, ALPHA)
     except RuntimeError as exc:
         hint = HINTS["added"] if "changed size during iteration" in str(exc) else None
-        detail = f"replace_linear_with_lora raised RuntimeError: {exc}"
-        raise GradingError(f"{detail} Likely mistake: {hint}" if hint else detail) from exc
+        raise GradingError(with_hint(_raised("replace_linear_with_lora", exc), hint)) from exc
     except Exception as exc:
-        raise GradingError(f"replace_linear_with_lora raised {type(exc).__name__}: {exc}") from exc
+        raise GradingError(_raised("replace_linear_with_lora", exc)) from exc
     report = _lora_report(before, _parameters(model), paths)
     if not report["wrapped"] and isinstance(result, nn.Module) and result is not model:
-        raise GradingError("replace_linear_with_lora left the model it was given unchanged; change it in place "
-                           "(setattr on the parent modules), as the book does.")
-    problem = _wrapping_problem(report, f"after replace_linear_with_lora on a GPTModel with {len(paths)} nn.Linear "
-                                        "layers")
+        raise GradingError(_("replace_linear_with_lora left the model it was given unchanged; change it in place "
+                             "(setattr on the parent modules), as the book does."))
+    problem = _wrapping_problem(report, _("after replace_linear_with_lora on a GPTModel with {count} nn.Linear "
+                                          "layers").format(count=len(paths)))
     if problem:
         raise GradingError(problem)
     wrapper_cls = notebook_name(fn, "LinearWithLoRA")
@@ -481,8 +506,10 @@ def _check_replace(fn):
         for path in (report["wrapped"][0], report["wrapped"][-1]):
             layer = model.get_submodule(path)
             if not isinstance(layer, wrapper_cls):
-                raise GradingError(f"after replace_linear_with_lora, {path} is a {type_name(layer)}, not your "
-                                   "LinearWithLoRA: wrap each layer with the class from the exercise above.")
+                # TRANSLATORS: {path} is a layer's path in the model; {type_name} the class found there.
+                raise GradingError(_("after replace_linear_with_lora, {path} is a {type_name}, not your "
+                                     "LinearWithLoRA: wrap each layer with the class from the exercise above.").format(
+                    path=path, type_name=type_name(layer)))
 
 
 @single_threaded
@@ -513,17 +540,21 @@ def _check_count(fn):
     result = call_checked("count_trainable", fn, there)
     expected = count_trainable(model)
     if not isinstance(result, (tuple, list)) or len(result) != 2:
-        raise GradingError(f"count_trainable should return (trainable, total), got {result!r}.")
+        raise GradingError(_("count_trainable should return (trainable, total), got {result!r}.").format(
+            result=result))
     try:
         got = tuple(int(v) for v in result)
     except (TypeError, ValueError):
-        raise GradingError(f"count_trainable should return two whole numbers, got {result!r}.") from None
+        raise GradingError(_("count_trainable should return two whole numbers, got {result!r}.").format(
+            result=result)) from None
     if got == expected:
         return
     per_module = sum(p.numel() for m in model.modules() for p in m.parameters(recurse=False))
     every_module = sum(p.numel() for m in model.modules() for p in m.parameters())
     state = sum(t.numel() for t in model.state_dict().values())
-    message = f"count_trainable gives {got} for a model with {expected[0]:,} trainable of {expected[1]:,}"
+    # TRANSLATORS: {got} is the student's (trainable, total) pair; {trainable} and {total} the right counts.
+    message = _("count_trainable gives {got} for a model with {trainable:,} trainable of {total:,}.").format(
+        got=got, trainable=expected[0], total=expected[1])
     if got == expected[::-1]:
         hint = HINTS["swapped_counts"]
     elif got[0] == expected[1]:
@@ -534,7 +565,7 @@ def _check_count(fn):
         hint = HINTS["per_module"]
     else:
         hint = None
-    raise GradingError(f"{message}. Likely mistake: {hint}" if hint else f"{message}.")
+    raise GradingError(with_hint(message, hint))
 
 
 @single_threaded
@@ -572,17 +603,18 @@ def _check_freeze(fn):
     if len(report["wrapped"]) != len(paths):
         own = _wrapped_by(fn, "replace_linear_with_lora", lambda f, m: f(m, RANK, ALPHA))
         if own is None or own["wrapped"] != report["wrapped"]:  # else: wrapped as the student's own replace does
-            raise GradingError(f"freeze_and_add_lora wrapped {len(report['wrapped'])} of {len(paths)} nn.Linear "
-                               "layers; call replace_linear_with_lora(model, rank, alpha) after freezing.")
+            raise GradingError(_("freeze_and_add_lora wrapped {wrapped} of {total} nn.Linear layers; call "
+                                 "replace_linear_with_lora(model, rank, alpha) after freezing.").format(
+                wrapped=len(report["wrapped"]), total=len(paths)))
     extra = set(report["extra"])
     trainable = {n for n, p in params.items() if p.requires_grad}
     if trainable - extra:
-        raise GradingError(f"freeze_and_add_lora left base weights trainable. Likely mistake: {HINTS['not_frozen']}")
+        raise GradingError(with_hint(_("freeze_and_add_lora left base weights trainable."), HINTS["not_frozen"]))
     if not trainable:
-        raise GradingError(f"freeze_and_add_lora left nothing trainable. Likely mistake: {HINTS['frozen_after']}")
+        raise GradingError(with_hint(_("freeze_and_add_lora left nothing trainable."), HINTS["frozen_after"]))
     if trainable != extra:
-        raise GradingError("after freeze_and_add_lora exactly the LoRA matrices (A and B of every wrapper) "
-                           "should be trainable.")
+        raise GradingError(_("after freeze_and_add_lora exactly the LoRA matrices (A and B of every wrapper) "
+                             "should be trainable."))
 
 
 @single_threaded
@@ -604,7 +636,7 @@ def _lora_gpt(fn, wrapper_cls, seed):
     before = _snapshot(_parameters(reference))
     model = beside(fn, reference, TINY)
     for path in paths:
-        parent_path, _, name = path.rpartition(".")
+        parent_path, _dot, name = path.rpartition(".")
         parent = model.get_submodule(parent_path) if parent_path else model
         wrapper = call_checked(f"LinearWithLoRA(model.{path}, {RANK}, {ALPHA})", wrapper_cls, getattr(parent, name),
                                RANK, ALPHA)
@@ -612,7 +644,7 @@ def _lora_gpt(fn, wrapper_cls, seed):
     params = _parameters(model)
     report = _lora_report(before, params, paths)
     shapes = {name: params[name].shape for name in report["extra"]}
-    values = _randomize(model, report["extra"], shapes, seed, scale=0.3, what="the LoRA model")
+    values = _randomize(model, report["extra"], shapes, seed, scale=0.3, what=N_("the LoRA model"))
     return model, plain, values, report
 
 
@@ -630,7 +662,7 @@ def _merged_state(plain: dict, report: dict, lora: dict) -> dict:
 def _own_merged(fn, wrapper_cls, seed, paths):
     """What the student's own merged_linear() gives for each layer of the LoRA model: {path: state dict}."""
     try:
-        model, _, _, _ = _lora_gpt(fn, wrapper_cls, seed)
+        model = _lora_gpt(fn, wrapper_cls, seed)[0]
         return {path: dict(model.get_submodule(path).merged_linear().state_dict()) for path in paths}
     except Exception:  # noqa: BLE001 - a broken merged_linear is graded with LinearWithLoRA
         return None
@@ -648,8 +680,8 @@ def _gpt_output(state: dict, x):
 def _check_merge(fn):
     wrapper_cls = notebook_name(fn, "LinearWithLoRA")
     if wrapper_cls is None:
-        raise GradingError("merge_lora is graded on a model wrapped with your LinearWithLoRA, which this notebook "
-                           "does not define.")
+        raise GradingError(_("merge_lora is graded on a model wrapped with your LinearWithLoRA, which this "
+                             "notebook does not define."))
     x = _ids(92)
     for inplace in (True, False):
         model, plain, lora, report = _lora_gpt(fn, wrapper_cls, 93)
@@ -658,31 +690,37 @@ def _check_merge(fn):
         what = f"merge_lora(model, inplace={inplace})"
         merged = call_checked(what, fn, model, inplace=inplace)
         if merged is None:
-            raise GradingError(f"{what} returned None. Likely mistake: {HINTS['merge_none']}")
+            raise GradingError(with_hint(_("{what} returned None.").format(what=what), HINTS["merge_none"]))
         state = dict(call_checked(f"{what}.state_dict()", merged.state_dict))
         left = [p for p in paths if any(k.startswith(p + ".") and k not in plain for k in state)]
         if left:
             hint = HINTS["merge_not_recursing"] if all("." in n for n in left) else None
-            message = f"after {what} {len(left)} layers are still LinearWithLoRA ({', '.join(left[:3])})."
-            raise GradingError(f"{message} Likely mistake: {hint}" if hint else message)
+            # TRANSLATORS: {what} is the call, e.g. merge_lora(model, inplace=True); {layers} are layer paths.
+            message = _("after {what} {count} layers are still LinearWithLoRA ({layers}).").format(
+                what=what, count=len(left), layers=", ".join(left[:3]))
+            raise GradingError(with_hint(message, hint))
         if set(state) != set(plain):
             extra = sorted(set(state) ^ set(plain))[:3]
-            raise GradingError(f"the merged model's state dict differs from a plain GPTModel's ({', '.join(extra)}): "
-                               "each LinearWithLoRA must become a plain nn.Linear under the same name.")
+            # TRANSLATORS: {names} are state-dict keys that one model has and the other lacks.
+            raise GradingError(_("the merged model's state dict differs from a plain GPTModel's ({names}): "
+                                 "each LinearWithLoRA must become a plain nn.Linear under the same name.").format(
+                names=", ".join(extra)))
         got = _gpt_output(state, x)
         expected = _gpt_output(_merged_state(plain, report, lora), x)
         if not close(got, expected) and not _as_own_merged_linear(fn, wrapper_cls, paths, plain, got, x):
-            fail_with_diagnosis(f"the output of the model from {what}", got, expected,
+            fail_with_diagnosis(_("the output of the model from {what}").format(what=what), got, expected,
                                 {"merge_dropped": (_gpt_output(plain, x), HINTS["merge_dropped"])})
         after = dict(model.state_dict())
         if not inplace:
             unchanged = set(after) == set(snapshot) and all(_same(after[k], snapshot[k]) for k in snapshot)
             if merged is model or not unchanged:
-                raise GradingError(f"{what} changed its input. Likely mistake: {HINTS['not_inplace_copy']}")
+                raise GradingError(with_hint(_("{what} changed its input.").format(what=what),
+                                             HINTS["not_inplace_copy"]))
         elif set(after) != set(plain):  # inplace=True: the model given is the one merged
             still = sorted(k for k in after if k not in plain)[:2]
-            raise GradingError(f"after {what} the model given still holds {', '.join(still)}. "
-                               f"Likely mistake: {HINTS['inplace_ignored']}")
+            # TRANSLATORS: {names} are state-dict keys of LoRA matrices left in the model.
+            raise GradingError(with_hint(_("after {what} the model given still holds {names}.").format(
+                what=what, names=", ".join(still)), HINTS["inplace_ignored"]))
 
 
 def _as_own_merged_linear(fn, wrapper_cls, paths, plain, got, x) -> bool:
