@@ -22,49 +22,53 @@ import io
 import torch
 from torch import nn
 
-from . import GradingError, assert_defined_in_notebook, call_checked, seeded
+from llmkit.i18n.runtime import N_, _
+
+from . import GradingError, assert_defined_in_notebook, call_checked, seeded, with_hint
 from .lora import beside, type_name
 from .remote import file_for
 
 PAD = 50256
 
 HINTS = {
-    "left_pad": "the padding is on the wrong side: put the pad ids after the text (ids + [pad_token_id] * ...), "
-                "as the book does; the model is trained and used with padding at the end.",
-    "zero_pad": "the texts are padded with 0 instead of pad_token_id (50256, <|endoftext|>).",
-    "fixed_pad": "the texts are padded with 50256 whatever pad_token_id says; pad with the pad_token_id argument.",
-    "no_truncation": "texts longer than max_length are not cut: keep the first max_length ids (ids[:max_length]).",
-    "cut_front": "long texts lose their beginning: keep the first max_length ids (ids[:max_length]), not the last.",
-    "first_token": "the logits of the first token are used; with causal attention only the last token has seen "
-                   "the whole text, so read logits[:, -1, :].",
-    "mean_tokens": "the logits are averaged over all tokens; the book reads the last token only: logits[:, -1, :].",
-    "all_tokens": "the loss is computed at every position; use only the last token's logits (logits[:, -1, :]) "
-                  "against one label per text.",
-    "no_pad_review": "classify_review does not pad the text to max_length; pad it at the end with pad_token_id, "
-                     "exactly as SpamDataset did for training.",
-    "swapped_names": "the two answers are swapped: class 1 is spam, class 0 is not spam.",
-    "not_undersampled": "ham is not undersampled; draw as many ham rows as there are spam rows.",
-    "with_replacement": "the same ham row is drawn twice: sample without replacement "
-                        "(RandomState(seed).choice(n, k, replace=False) or random.Random(seed).sample).",
-    "unshuffled": "random_split cuts the data in its original order: shuffle it first. create_balanced_dataset puts "
-                  "all ham before all spam, so the test split would be almost all spam.",
-    "split_order": "the splits come back as (train, test, validation); return train, validation, test.",
-    "labels_not_mapped": "labels are not mapped to 0/1; store 0 for ham and 1 for spam (the given _label_id does it).",
-    "labels_swapped": "the labels are swapped; the book maps ham to 0 and spam to 1.",
-    "not_frozen": "the layers are not frozen; set requires_grad = False on every parameter first, then unfreeze the "
-                  "last block(s) and final_norm.",
-    "all_frozen": "everything is frozen, even the new head; freeze first, then create the head (new layers train by "
-                  "default) and unfreeze the last block(s) and final_norm.",
-    "head_frozen": "the new head is frozen: replace the head after freezing the model (a fresh nn.Linear trains by "
-                   "default), or set its requires_grad = True.",
-    "head_no_bias": "the new head has no bias; the book's head is nn.Linear(emb_dim, num_classes) with its default "
-                    "bias.",
-    "not_in_place": "the model it was given is left unchanged (a copy was prepared): change model itself, in place, "
-                    "and return it, as the book's code does.",
-    "final_norm_frozen": "final_norm is frozen; unfreeze it with the last block(s), as the book does.",
-    "first_block": "the first block trains instead of the last: the last block is model.trf_blocks[-1] "
-                   "(index n_layers - 1).",
-    "accuracy_train_mode": "the model runs in train mode: call model.eval() first, or dropout makes the accuracy noisy.",
+    "left_pad": N_("the padding is on the wrong side: put the pad ids after the text (ids + [pad_token_id] * ...), "
+                   "as the book does; the model is trained and used with padding at the end."),
+    "zero_pad": N_("the texts are padded with 0 instead of pad_token_id (50256, <|endoftext|>)."),
+    "fixed_pad": N_("the texts are padded with 50256 whatever pad_token_id says; pad with the pad_token_id argument."),
+    "no_truncation": N_("texts longer than max_length are not cut: keep the first max_length ids (ids[:max_length])."),
+    "cut_front": N_("long texts lose their beginning: keep the first max_length ids (ids[:max_length]), not the last."),
+    "first_token": N_("the logits of the first token are used; with causal attention only the last token has seen "
+                      "the whole text, so read logits[:, -1, :]."),
+    "mean_tokens": N_("the logits are averaged over all tokens; the book reads the last token only: logits[:, -1, :]."),
+    "all_tokens": N_("the loss is computed at every position; use only the last token's logits (logits[:, -1, :]) "
+                     "against one label per text."),
+    "no_pad_review": N_("classify_review does not pad the text to max_length; pad it at the end with pad_token_id, "
+                        "exactly as SpamDataset did for training."),
+    "swapped_names": N_("the two answers are swapped: class 1 is spam, class 0 is not spam."),
+    "not_undersampled": N_("ham is not undersampled; draw as many ham rows as there are spam rows."),
+    "with_replacement": N_("the same ham row is drawn twice: sample without replacement "
+                           "(RandomState(seed).choice(n, k, replace=False) or random.Random(seed).sample)."),
+    "unshuffled": N_("random_split cuts the data in its original order: shuffle it first. create_balanced_dataset puts "
+                     "all ham before all spam, so the test split would be almost all spam."),
+    "split_order": N_("the splits come back as (train, test, validation); return train, validation, test."),
+    "labels_not_mapped": N_("labels are not mapped to 0/1; store 0 for ham and 1 for spam (the given _label_id "
+                            "does it)."),
+    "labels_swapped": N_("the labels are swapped; the book maps ham to 0 and spam to 1."),
+    "not_frozen": N_("the layers are not frozen; set requires_grad = False on every parameter first, then unfreeze the "
+                     "last block(s) and final_norm."),
+    "all_frozen": N_("everything is frozen, even the new head; freeze first, then create the head (new layers train by "
+                     "default) and unfreeze the last block(s) and final_norm."),
+    "head_frozen": N_("the new head is frozen: replace the head after freezing the model (a fresh nn.Linear trains by "
+                      "default), or set its requires_grad = True."),
+    "head_no_bias": N_("the new head has no bias; the book's head is nn.Linear(emb_dim, num_classes) with its default "
+                       "bias."),
+    "not_in_place": N_("the model it was given is left unchanged (a copy was prepared): change model itself, in place, "
+                       "and return it, as the book's code does."),
+    "final_norm_frozen": N_("final_norm is frozen; unfreeze it with the last block(s), as the book does."),
+    "first_block": N_("the first block trains instead of the last: the last block is model.trf_blocks[-1] "
+                      "(index n_layers - 1)."),
+    "accuracy_train_mode": N_("the model runs in train mode: call model.eval() first, or dropout makes the accuracy "
+                              "noisy."),
 }
 
 # Hints the course's mistake table does not simulate end to end (each notebook there takes long to grade):
@@ -152,7 +156,8 @@ def _describe(value, limit=90):
 
 def _as_rows(result, what):
     if not isinstance(result, (list, tuple)):
-        raise GradingError(f"{what} should return a list of (label, text) rows, got {type_name(result)}.")
+        raise GradingError(_("{what} should return a list of (label, text) rows, got {type_name}.").format(
+            what=what, type_name=type_name(result)))
     return [tuple(row) if isinstance(row, (list, tuple)) else row for row in result]
 
 
@@ -169,60 +174,69 @@ def check_create_balanced_dataset(fn):
     before = list(rows)
     out = _as_rows(call_checked("create_balanced_dataset(rows)", fn, rows), "create_balanced_dataset")
     if rows != before:
-        raise GradingError("create_balanced_dataset changed the list it was given; build and return a new list.")
+        raise GradingError(_("create_balanced_dataset changed the list it was given; build and return a new list."))
     counts = Counter(row[0] for row in out if isinstance(row, tuple))
     if len(out) == len(rows) and counts["ham"] == 40:
-        raise GradingError(f"create_balanced_dataset returns every row: {HINTS['not_undersampled']}")
+        raise GradingError(_("create_balanced_dataset returns every row: {hint}").format(
+            hint=_(HINTS["not_undersampled"])))
     if Counter(row for row in out if row[0] == "spam") != Counter(spam):
-        raise GradingError(f"create_balanced_dataset must keep every spam row unchanged ({len(spam)} here); got "
-                           f"{counts['spam']} spam rows.")
+        # TRANSLATORS: {spam} is how many spam rows the input holds; {got} how many the result holds.
+        raise GradingError(_("create_balanced_dataset must keep every spam row unchanged ({spam} here); got "
+                             "{got} spam rows.").format(spam=len(spam), got=counts["spam"]))
     out_ham = [row for row in out if row[0] == "ham"]
     if len(out) != 2 * len(spam) or len(out_ham) != len(spam):
-        raise GradingError(f"with {len(spam)} spam and 40 ham rows the result must hold {len(spam)} of each; "
-                           f"got {counts['ham']} ham and {counts['spam']} spam.")
+        # TRANSLATORS: {spam} is the number of spam rows in the input; {got_ham} and {got_spam} count the result.
+        raise GradingError(_("with {spam} spam and 40 ham rows the result must hold {spam} of each; "
+                             "got {got_ham} ham and {got_spam} spam.").format(
+            spam=len(spam), got_ham=counts["ham"], got_spam=counts["spam"]))
     if not set(out_ham) <= ham:
-        raise GradingError("create_balanced_dataset returns ham rows that were not in the input.")
+        raise GradingError(_("create_balanced_dataset returns ham rows that were not in the input."))
     if len(set(out_ham)) != len(out_ham):
-        raise GradingError(HINTS["with_replacement"])
-    again = _as_rows(call_checked("create_balanced_dataset(rows) again", fn, rows), "create_balanced_dataset")
+        raise GradingError(_(HINTS["with_replacement"]))
+    again = _as_rows(call_checked(_("create_balanced_dataset(rows) again"), fn, rows), "create_balanced_dataset")
     if again != out:
-        raise GradingError("two calls with the same seed give different rows; draw with a generator seeded "
-                           "by the seed argument (np.random.RandomState(seed) or random.Random(seed)).")
+        raise GradingError(_("two calls with the same seed give different rows; draw with a generator seeded "
+                             "by the seed argument (np.random.RandomState(seed) or random.Random(seed))."))
     others = [_as_rows(call_checked(f"create_balanced_dataset(rows, seed={s})", fn, rows, seed=s),
                        "create_balanced_dataset") for s in (1, 2, 3)]
     if all(sorted(o) == sorted(out) for o in others):
-        raise GradingError("the seed argument makes no difference to which ham rows are drawn; use it to seed "
-                           "the random draw.")
+        raise GradingError(_("the seed argument makes no difference to which ham rows are drawn; use it to seed "
+                             "the random draw."))
     few_ham = [("ham", "a"), ("spam", "b"), ("spam", "c")]
     try:
         fn(few_ham)
     except Exception:  # any clear error is fine here
         return
-    raise GradingError("with fewer ham than spam rows there is nothing to undersample: raise an error "
-                       "(the given lines do) instead of returning a dataset.")
+    raise GradingError(_("with fewer ham than spam rows there is nothing to undersample: raise an error "
+                         "(the given lines do) instead of returning a dataset."))
 
 
 def _check_split(fn, data, train_frac, validation_frac, seed_kw):
     n = len(data)
-    what = f"random_split(data of {n}, {train_frac}, {validation_frac})"
+    # TRANSLATORS: the call being checked; {count} is how many items the data holds.
+    what = _("random_split(data of {count}, {train_frac}, {validation_frac})").format(
+        count=n, train_frac=train_frac, validation_frac=validation_frac)
     parts = call_checked(what, fn, data, train_frac, validation_frac, **seed_kw)
     if not isinstance(parts, (list, tuple)) or len(parts) != 3:
-        raise GradingError(f"{what} should return three lists (train, validation, test), got {_describe(parts)}.")
+        raise GradingError(_("{what} should return three lists (train, validation, test), got {got}.").format(
+            what=what, got=_describe(parts)))
     train, validation, test = (list(p) for p in parts)
     sizes = (len(train), len(validation), len(test))
     n_train, n_val = int(n * train_frac), int(n * validation_frac)
     expected = (n_train, n_val, n - n_train - n_val)
     if sizes != expected:
         if sizes == (expected[0], expected[2], expected[1]):
-            raise GradingError(f"{what} gives sizes {sizes}, expected {expected}. Likely mistake: "
-                               f"{HINTS['split_order']}")
+            raise GradingError(with_hint(_("{what} gives sizes {sizes}, expected {expected}.").format(
+                what=what, sizes=sizes, expected=expected), HINTS["split_order"]))
         if sizes[0] == round(n * train_frac) or sizes[1] == round(n * validation_frac):
-            raise GradingError(f"{what} gives sizes {sizes}, expected {expected}: round the sizes down with int(), "
-                               "as the book does; the test split gets the rest.")
-        raise GradingError(f"{what} gives sizes {sizes}, expected {expected} (int(n * train_frac), "
-                           "int(n * validation_frac), the rest).")
+            raise GradingError(_("{what} gives sizes {sizes}, expected {expected}: round the sizes down with int(), "
+                                 "as the book does; the test split gets the rest.").format(
+                what=what, sizes=sizes, expected=expected))
+        raise GradingError(_("{what} gives sizes {sizes}, expected {expected} (int(n * train_frac), "
+                             "int(n * validation_frac), the rest).").format(what=what, sizes=sizes, expected=expected))
     if sorted(train + validation + test) != sorted(data):
-        raise GradingError(f"{what}: the three splits together must hold every item exactly once.")
+        raise GradingError(_("{what}: the three splits together must hold every item exactly once.").format(
+            what=what))
     return train, validation, test
 
 
@@ -232,33 +246,38 @@ def check_random_split(fn):
     data = [("ham", f"h{i}") for i in range(24)] + [("spam", f"s{i}") for i in range(23)]  # 47 rows, ham first
     train, validation, test = _check_split(fn, data, 0.7, 0.1, {})
     if train + validation + test == data:
-        raise GradingError(HINTS["unshuffled"])
+        raise GradingError(_(HINTS["unshuffled"]))
     if _check_split(fn, data, 0.7, 0.1, {})[0] != train:
-        raise GradingError("two calls with the same seed give different splits; shuffle with a generator seeded "
-                           "by the seed argument.")
+        raise GradingError(_("two calls with the same seed give different splits; shuffle with a generator seeded "
+                             "by the seed argument."))
     if all(_check_split(fn, data, 0.7, 0.1, {"seed": s})[0] == train for s in (1, 2)):
-        raise GradingError("the seed argument makes no difference to the shuffle; use it to seed the shuffle.")
+        raise GradingError(_("the seed argument makes no difference to the shuffle; use it to seed the shuffle."))
     _check_split(fn, data[:31], 0.5, 0.25, {"seed": 7})
     _check_split(fn, data[:40], 0.8, 0.2, {"seed": 7})
 
 
 def _item_ids(item, what):
     if not isinstance(item, (tuple, list)) or len(item) != 2:
-        raise GradingError(f"{what} should be a pair (token ids, label), got {_describe(item)}.")
+        raise GradingError(_("{what} should be a pair (token ids, label), got {got}.").format(
+            what=what, got=_describe(item)))
     ids, label = item
     if isinstance(label, str) or (isinstance(label, (list, tuple)) and label and isinstance(label[0], str)):
-        raise GradingError(f"{what} has the label {label!r}: {HINTS['labels_not_mapped']}")
+        raise GradingError(_("{what} has the label {label!r}: {hint}").format(
+            what=what, label=label, hint=_(HINTS["labels_not_mapped"])))
     try:
         ids_t = torch.as_tensor(ids)
         label_t = torch.as_tensor(label)
     except Exception as exc:
-        raise GradingError(f"{what} could not be read as tensors ({type(exc).__name__}: {exc}).") from exc
+        raise GradingError(_("{what} could not be read as tensors ({error_type}: {error}).").format(
+            what=what, error_type=type(exc).__name__, error=exc)) from exc
     if ids_t.dtype != torch.long:
-        raise GradingError(f"{what}: the token ids are {ids_t.dtype}; make them torch.long "
-                           "(torch.tensor(ids, dtype=torch.long)), as an embedding layer needs.")
+        raise GradingError(_("{what}: the token ids are {dtype}; make them torch.long "
+                             "(torch.tensor(ids, dtype=torch.long)), as an embedding layer needs.").format(
+            what=what, dtype=ids_t.dtype))
     if label_t.dtype != torch.long or label_t.dim() != 0:
-        raise GradingError(f"{what}: the label is {_describe(label)}; return one integer per text as a 0-d "
-                           "torch.long tensor (cross_entropy needs class indices).")
+        raise GradingError(_("{what}: the label is {label}; return one integer per text as a 0-d "
+                             "torch.long tensor (cross_entropy needs class indices).").format(
+            what=what, label=_describe(label)))
     return ids_t.tolist(), int(label_t)
 
 
@@ -308,21 +327,25 @@ def check_spam_dataset(cls):
             _check_spam_items(student, what, rows, tokenizer, kwargs, reference)
             built += 1
         if not built:
-            raise GradingError(f"{refused[0]} (It must build from the path of a saved split, as the book's does, "
-                               "or from (label, text) rows.)")
+            # TRANSLATORS: {error} is the message of the failed call (already translated).
+            raise GradingError(_("{error} (It must build from the path of a saved split, as the book's does, "
+                                 "or from (label, text) rows.)").format(error=refused[0]))
 
 
 def _check_spam_items(student, what, rows, tokenizer, kwargs, reference):
     if call_checked(f"len({what})", len, student) != len(rows):
-        raise GradingError(f"len({what}) is {len(student)}, expected {len(rows)}: one item per text.")
+        raise GradingError(_("len({what}) is {got}, expected {expected}: one item per text.").format(
+            what=what, got=len(student), expected=len(rows)))
     if getattr(student, "max_length", None) != reference.max_length:
         if not hasattr(student, "max_length"):
-            raise GradingError(f"{what} has no max_length attribute; store the padded length as "
-                               "self.max_length (the validation and test sets are built with it).")
-        rule = ("the longest encoded text" if "max_length" not in kwargs
-                else "the max_length argument")
-        raise GradingError(f"{what}.max_length is {student.max_length}, expected {reference.max_length} "
-                           f"({rule}).")
+            raise GradingError(_("{what} has no max_length attribute; store the padded length as "
+                                 "self.max_length (the validation and test sets are built with it).").format(
+                what=what))
+        rule = (_("the longest encoded text") if "max_length" not in kwargs
+                else _("the max_length argument"))
+        # TRANSLATORS: {rule} says where the expected length comes from ("the longest encoded text").
+        raise GradingError(_("{what}.max_length is {got}, expected {expected} ({rule}).").format(
+            what=what, got=student.max_length, expected=reference.max_length, rule=rule))
     got, labels = [], []
     for i in range(len(rows)):
         try:
@@ -330,8 +353,9 @@ def _check_spam_items(student, what, rows, tokenizer, kwargs, reference):
         except GradingError as exc:
             stored = getattr(student, "labels", None)
             if isinstance(stored, (list, tuple)) and any(isinstance(v, str) for v in stored):
-                raise GradingError(f"{exc} The stored labels are strings ({stored[0]!r}, ...): "
-                                   f"{HINTS['labels_not_mapped']}") from exc
+                # TRANSLATORS: {error} is the message of the failed call; {first} the first stored label.
+                raise GradingError(_("{error} The stored labels are strings ({first!r}, ...): {hint}").format(
+                    error=exc, first=stored[0], hint=_(HINTS["labels_not_mapped"]))) from exc
             raise
         ids, label = _item_ids(item, f"{what}[{i}]")
         got.append(ids)
@@ -339,21 +363,24 @@ def _check_spam_items(student, what, rows, tokenizer, kwargs, reference):
     expected_labels = [int(reference[i][1]) for i in range(len(rows))]
     if labels != expected_labels:
         if labels == [1 - v for v in expected_labels]:
-            raise GradingError(f"{what}: {HINTS['labels_swapped']}")
+            # TRANSLATORS: {what} is the checked object or call, {hint} a sentence naming the mistake.
+            raise GradingError(_("{what}: {hint}").format(what=what, hint=_(HINTS["labels_swapped"])))
         first = next(i for i, (a, b) in enumerate(zip(labels, expected_labels)) if a != b)
-        raise GradingError(f"{what}: the labels differ first at item {first}: got {labels[first]!r}, expected "
-                           f"{expected_labels[first]} (ham 0, spam 1, in the order of the rows).")
+        raise GradingError(_("{what}: the labels differ first at item {index}: got {got!r}, expected "
+                             "{expected} (ham 0, spam 1, in the order of the rows).").format(
+            what=what, index=first, got=labels[first], expected=expected_labels[first]))
     expected = [reference[i][0].tolist() for i in range(len(rows))]
     if got != expected:
-        encoded = [tokenizer.encode(text) for _, text in rows]
+        encoded = [tokenizer.encode(text) for _label, text in rows]
         pad = kwargs.get("pad_token_id", PAD)
         for name, variant in _ids_variants(encoded, reference.max_length, pad).items():
             if variant == got and variant != expected:
-                raise GradingError(f"{what}: the token ids differ from the reference. Likely mistake: "
-                                   f"{HINTS[name]}")
+                raise GradingError(with_hint(_("{what}: the token ids differ from the reference.").format(
+                    what=what), HINTS[name]))
         first = next(i for i, (a, b) in enumerate(zip(got, expected)) if a != b)
-        raise GradingError(f"{what}[{first}] holds ids {got[first]}, expected {expected[first]}: encode the "
-                           "text, cut it to max_length and pad it at the end with pad_token_id.")
+        raise GradingError(_("{what}[{index}] holds ids {got}, expected {expected}: encode the "
+                             "text, cut it to max_length and pad it at the end with pad_token_id.").format(
+            what=what, index=first, got=got[first], expected=expected[first]))
 
 
 # --------------------------------------------------------------------------- the model
@@ -392,60 +419,70 @@ def _check_prepared(fn, num_classes, trainable_blocks, seed):
     head = getattr(model, "out_head", None)
     if isinstance(out, nn.Module) and out is not model and isinstance(head, nn.Linear) \
             and head.out_features == cfg["vocab_size"]:
-        raise GradingError(f"after {what}: {HINTS['not_in_place']}")
+        # TRANSLATORS: {what} is the call, e.g. prepare_for_classification(model); {hint} names the mistake.
+        raise GradingError(_("after {what}: {hint}").format(what=what, hint=_(HINTS["not_in_place"])))
     model = out if isinstance(out, nn.Module) else model
     head = getattr(model, "out_head", None)
     if not isinstance(head, nn.Linear):
-        raise GradingError(f"after {what}, model.out_head is {type_name(head)}; make it an nn.Linear.")
+        raise GradingError(_("after {what}, model.out_head is {type_name}; make it an nn.Linear.").format(
+            what=what, type_name=type_name(head)))
     if head.out_features == cfg["vocab_size"]:
-        raise GradingError(f"after {what} the head still has {cfg['vocab_size']} outputs: the head was not "
-                           f"replaced; set model.out_head = nn.Linear(emb_dim, num_classes).")
+        raise GradingError(_("after {what} the head still has {count} outputs: the head was not "
+                             "replaced; set model.out_head = nn.Linear(emb_dim, num_classes).").format(
+            what=what, count=cfg["vocab_size"]))
     if head.out_features != num_classes:
-        raise GradingError(f"after {what} the head has {head.out_features} outputs, expected num_classes="
-                           f"{num_classes}.")
+        raise GradingError(_("after {what} the head has {count} outputs, expected num_classes={num_classes}.").format(
+            what=what, count=head.out_features, num_classes=num_classes))
     if head.in_features != cfg["emb_dim"]:
-        raise GradingError(f"the new head reads {head.in_features} features, but this model's emb_dim is "
-                           f"{cfg['emb_dim']}; take it from the old head (model.out_head.in_features), "
-                           "not a fixed 768.")
+        raise GradingError(_("the new head reads {features} features, but this model's emb_dim is "
+                             "{emb_dim}; take it from the old head (model.out_head.in_features), "
+                             "not a fixed 768.").format(features=head.in_features, emb_dim=cfg["emb_dim"]))
     if getattr(head, "bias", None) is None:
-        raise GradingError(f"after {what}: {HINTS['head_no_bias']}")
+        raise GradingError(_("after {what}: {hint}").format(what=what, hint=_(HINTS["head_no_bias"])))
     wanted = {"out_head", "final_norm"} | {f"trf_blocks.{i}" for i in range(n_layers - trainable_blocks, n_layers)}
     got = _trainable_groups(model)
     partly = _trainable_groups(model) & _frozen_parts(model)
     if got == wanted and not partly:
-        logits = call_checked(f"the prepared model on a batch", model, torch.randint(0, 40, (2, 5)))
+        logits = call_checked(_("the prepared model on a batch"), model, torch.randint(0, 40, (2, 5)))
         if tuple(logits.shape) != (2, 5, num_classes):
-            raise GradingError(f"the prepared model returns logits of shape {tuple(logits.shape)}, expected "
-                               f"(2, 5, {num_classes}).")
+            raise GradingError(_("the prepared model returns logits of shape {shape}, expected "
+                                 "(2, 5, {num_classes}).").format(shape=tuple(logits.shape), num_classes=num_classes))
         return
     every = {"tok_emb", "pos_emb", "final_norm", "out_head"} | {f"trf_blocks.{i}" for i in range(n_layers)}
     if got == every:
-        raise GradingError(f"after {what} every parameter still trains: {HINTS['not_frozen']}")
+        raise GradingError(_("after {what} every parameter still trains: {hint}").format(
+            what=what, hint=_(HINTS["not_frozen"])))
     if not got:
-        raise GradingError(f"after {what} nothing trains: {HINTS['all_frozen']}")
+        raise GradingError(_("after {what} nothing trains: {hint}").format(what=what, hint=_(HINTS["all_frozen"])))
     if "out_head" not in got:
-        raise GradingError(f"after {what}: {HINTS['head_frozen']}")
+        raise GradingError(_("after {what}: {hint}").format(what=what, hint=_(HINTS["head_frozen"])))
     if trainable_blocks == 0 and got >= {f"trf_blocks.{i}" for i in range(n_layers)}:
-        raise GradingError("with trainable_blocks=0 every block trains: blocks[-0:] is the whole list; take the "
-                           "blocks from index len(model.trf_blocks) - trainable_blocks on.")
+        raise GradingError(_("with trainable_blocks=0 every block trains: blocks[-0:] is the whole list; take the "
+                             "blocks from index len(model.trf_blocks) - trainable_blocks on."))
     if got == {"out_head"}:
-        raise GradingError(f"after {what} only the head trains: everything else is frozen; unfreeze the last "
-                           f"transformer block(s) and final_norm too.")
+        raise GradingError(_("after {what} only the head trains: everything else is frozen; unfreeze the last "
+                             "transformer block(s) and final_norm too.").format(what=what))
     if "final_norm" not in got:
-        raise GradingError(f"after {what}: {HINTS['final_norm_frozen']}")
+        raise GradingError(_("after {what}: {hint}").format(what=what, hint=_(HINTS["final_norm_frozen"])))
     early = sorted(g for g in got - wanted if g.startswith("trf_blocks"))
     missing = sorted(g for g in wanted - got if g.startswith("trf_blocks"))
     if early and missing and "trf_blocks.0" in early:
-        raise GradingError(f"after {what} {early} train instead of {missing}: {HINTS['first_block']}")
+        # TRANSLATORS: {early} and {missing} are lists of blocks, e.g. ['trf_blocks.0'].
+        raise GradingError(_("after {what} {early} train instead of {missing}: {hint}").format(
+            what=what, early=early, missing=missing, hint=_(HINTS["first_block"])))
     if missing:
-        raise GradingError(f"after {what} {missing} stay frozen; unfreeze the last {trainable_blocks} "
-                           "transformer block(s).")
+        # TRANSLATORS: {missing} is a list of blocks, e.g. ['trf_blocks.2']; {count} how many blocks should train.
+        raise GradingError(_("after {what} {missing} stay frozen; unfreeze the last {count} "
+                             "transformer block(s).").format(what=what, missing=missing, count=trainable_blocks))
     extra = sorted(got - wanted)
     if extra:
-        raise GradingError(f"after {what} {extra} still train: the layers are not frozen; only the last "
-                           f"{trainable_blocks} block(s), final_norm and the new head should train.")
-    raise GradingError(f"after {what} some modules are only partly frozen ({sorted(partly)}); freeze or unfreeze "
-                       "every parameter of a module.")
+        # TRANSLATORS: {extra} is a list of model parts, e.g. ['tok_emb']; {count} how many blocks should train.
+        raise GradingError(_("after {what} {extra} still train: the layers are not frozen; only the last "
+                             "{count} block(s), final_norm and the new head should train.").format(
+            what=what, extra=extra, count=trainable_blocks))
+    # TRANSLATORS: {modules} is a list of model parts, e.g. ['trf_blocks.2'].
+    raise GradingError(_("after {what} some modules are only partly frozen ({modules}); freeze or unfreeze "
+                         "every parameter of a module.").format(what=what, modules=sorted(partly)))
 
 
 def check_prepare_for_classification(fn):
@@ -473,14 +510,15 @@ def check_calc_loss_batch(fn):
         labels = torch.randint(0, num_classes, (6,), generator=g)
         out = call_checked("calc_loss_batch(input_batch, target_batch, model, 'cpu')", fn, inputs, labels, model, "cpu")
         if not isinstance(out, torch.Tensor):
-            raise GradingError(f"calc_loss_batch returned {type_name(out)}; return the loss tensor itself "
-                               "(not .item()), so that loss.backward() can train the model.")
+            raise GradingError(_("calc_loss_batch returned {type_name}; return the loss tensor itself "
+                                 "(not .item()), so that loss.backward() can train the model.").format(
+                type_name=type_name(out)))
         if out.numel() != 1:
-            raise GradingError(f"calc_loss_batch returned a tensor of shape {tuple(out.shape)}; return the mean "
-                               "loss of the batch, one number.")
+            raise GradingError(_("calc_loss_batch returned a tensor of shape {shape}; return the mean "
+                                 "loss of the batch, one number.").format(shape=tuple(out.shape)))
         if not out.requires_grad:
-            raise GradingError("the loss does not require grad: do not compute it under torch.no_grad() or "
-                               "detach it; training calls loss.backward().")
+            raise GradingError(_("the loss does not require grad: do not compute it under torch.no_grad() or "
+                                 "detach it; training calls loss.backward()."))
         with torch.no_grad():
             logits = own(inputs)
             expected = calc_loss_batch(inputs, labels, own, "cpu")
@@ -492,10 +530,11 @@ def check_calc_loss_batch(fn):
         if not torch.allclose(value, expected, atol=1e-5, rtol=1e-4):
             for name, variant in variants.items():
                 if torch.allclose(value, variant, atol=1e-5, rtol=1e-4):
-                    raise GradingError(f"calc_loss_batch gives {value.item():.4f}, expected {expected.item():.4f}. "
-                                       f"Likely mistake: {HINTS[name]}")
-            raise GradingError(f"calc_loss_batch gives {value.item():.4f}, expected {expected.item():.4f}: the "
-                               "cross-entropy of the last token's logits (B, num_classes) against the labels (B,).")
+                    raise GradingError(with_hint(_("calc_loss_batch gives {got:.4f}, expected {expected:.4f}.").format(
+                        got=value.item(), expected=expected.item()), HINTS[name]))
+            raise GradingError(_("calc_loss_batch gives {got:.4f}, expected {expected:.4f}: the "
+                                 "cross-entropy of the last token's logits (B, num_classes) against the labels (B,).")
+                               .format(got=value.item(), expected=expected.item()))
 
 
 def _accuracy_loader(seed):
@@ -527,23 +566,27 @@ def check_calc_accuracy_loader(fn):
         try:
             value = float(out)
         except (TypeError, ValueError):
-            raise GradingError(f"{what} returned {_describe(out)}; return the accuracy as a number.") from None
+            raise GradingError(_("{what} returned {got}; return the accuracy as a number.").format(
+                what=what, got=_describe(out))) from None
         if any(model.modes_seen):
-            raise GradingError(f"{what}: {HINTS['accuracy_train_mode']}")
+            raise GradingError(_("{what}: {hint}").format(what=what, hint=_(HINTS["accuracy_train_mode"])))
         if abs(value - expected) < 1e-6:
             continue
         if abs(value - 100 * expected) < 1e-4:
-            raise GradingError(f"{what} gives {value}: return a fraction between 0 and 1, not a percentage.")
+            raise GradingError(_("{what} gives {value}: return a fraction between 0 and 1, not a percentage.").format(
+                what=what, value=value))
         if not kwargs and abs(value - 2 / 3) < 1e-6:
-            raise GradingError(f"{what} gives {value:.4f}, expected {expected}: it averages the batches' accuracies; "
-                               "count correct predictions and divide by the number of examples.")
+            raise GradingError(_("{what} gives {value:.4f}, expected {expected}: it averages the batches' accuracies; "
+                                 "count correct predictions and divide by the number of examples.").format(
+                what=what, value=value, expected=expected))
         if abs(value - first) < 1e-6 and abs(first - expected) > 1e-6:
-            raise GradingError(f"{what} gives {value:.4f}, expected {expected}. Likely mistake: {HINTS['first_token']}")
+            raise GradingError(with_hint(_("{what} gives {value:.4f}, expected {expected}.").format(
+                what=what, value=value, expected=expected), HINTS["first_token"]))
         if kwargs.get("num_batches", 10) < 3 and abs(value - 0.7) < 1e-6:
-            raise GradingError(f"{what} gives {value:.4f}, expected {expected}: num_batches is ignored; stop after "
-                               "the first num_batches batches.")
-        raise GradingError(f"{what} gives {value:.4f}, expected {expected}: the share of examples whose last-token "
-                           "argmax equals the label.")
+            raise GradingError(_("{what} gives {value:.4f}, expected {expected}: num_batches is ignored; stop after "
+                                 "the first num_batches batches.").format(what=what, value=value, expected=expected))
+        raise GradingError(_("{what} gives {value:.4f}, expected {expected}: the share of examples whose last-token "
+                             "argmax equals the label.").format(what=what, value=value, expected=expected))
 
 
 # --------------------------------------------------------------------------- classifying one text
@@ -597,13 +640,16 @@ def check_classify_review(fn):
             continue
         if any(a not in ("spam", "not spam") for a in got):
             odd = next(a for a in got if a not in ("spam", "not spam"))
-            raise GradingError(f"{what} returned {_describe(odd)}; return the string 'spam' or 'not spam'.")
+            # TRANSLATORS: 'spam' and 'not spam' are the exact strings the function must return: keep them.
+            raise GradingError(_("{what} returned {got}; return the string 'spam' or 'not spam'.").format(
+                what=what, got=_describe(odd)))
         for name, answers in _review_variants(texts, own, tokenizer, max_length, pad).items():
             if answers == got:
                 differ = sum(a != b for a, b in zip(got, expected))
-                raise GradingError(f"{what} disagrees with the reference on {differ} of {len(texts)} texts. "
-                                   f"Likely mistake: {HINTS[name]}")
+                raise GradingError(with_hint(_("{what} disagrees with the reference on {differ} of {total} texts.")
+                                             .format(what=what, differ=differ, total=len(texts)), HINTS[name]))
         first = next(i for i, (a, b) in enumerate(zip(got, expected)) if a != b)
-        raise GradingError(f"{what} answers {got[first]!r} for {texts[first]!r}, expected {expected[first]!r}: cut "
-                           "the ids to max_length, pad them at the end with pad_token_id, and read the argmax of "
-                           "the last token's logits (1 = spam).")
+        raise GradingError(_("{what} answers {got!r} for {text!r}, expected {expected!r}: cut "
+                             "the ids to max_length, pad them at the end with pad_token_id, and read the argmax of "
+                             "the last token's logits (1 = spam).").format(
+            what=what, got=got[first], text=texts[first], expected=expected[first]))
