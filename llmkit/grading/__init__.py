@@ -25,7 +25,7 @@ import torch
 
 # The integrity helpers live beside the notebooks' own code; grading re-exports them.
 from llmkit.exercise import REFERENCE_MODULES, GradingError, assert_defined_in_notebook  # noqa: F401
-from llmkit.i18n.runtime import N_, _  # noqa: F401 - N_ is re-exported for the stage modules' hint tables
+from llmkit.i18n.runtime import _
 
 TOLERANCES = {torch.float32: (1e-5, 1e-4), torch.float64: (1e-9, 1e-7), torch.bfloat16: (1e-2, 1e-2),
               torch.float16: (1e-3, 1e-3)}
