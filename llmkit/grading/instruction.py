@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import torch
 
-from . import GradingError, assert_defined_in_notebook, call_checked, seeded
+from llmkit.i18n.runtime import N_, _
+
+from . import GradingError, assert_defined_in_notebook, call_checked, seeded, with_hint
 from .lora import notebook_name, type_name
 from .remote import is_remote
 
@@ -26,50 +28,54 @@ RESPONSE_HEADER = "\n\n### Response:\n"
 
 HINTS = {
     # format_input
-    "input_when_empty": "the prompt has an '### Input:' section although the input is empty; add that section only "
-                        "when entry['input'] is not empty.",
-    "input_missing": "the '### Input:' section is missing; add '\\n\\n### Input:\\n' + the input when entry['input'] "
-                     "is not empty.",
-    "response_in_prompt": "the prompt already holds '### Response:'; format_input stops after the instruction (and "
-                          "input): the response header is added with the output.",
-    "no_blank_line": "the sections must be separated by an empty line ('\\n\\n### Instruction:\\n').",
-    "no_preamble": f"the prompt must start with the preamble {PREAMBLE!r}.",
+    "input_when_empty": N_("the prompt has an '### Input:' section although the input is empty; add that section only "
+                           "when entry['input'] is not empty."),
+    "input_missing": N_("the '### Input:' section is missing; add '\\n\\n### Input:\\n' + the input when "
+                        "entry['input'] is not empty."),
+    "response_in_prompt": N_("the prompt already holds '### Response:'; format_input stops after the instruction (and "
+                             "input): the response header is added with the output."),
+    "no_blank_line": N_("the sections must be separated by an empty line ('\\n\\n### Instruction:\\n')."),
+    # TRANSLATORS: keep the quoted preamble in English: the prompt must contain exactly this text.
+    "no_preamble": N_("the prompt must start with the preamble 'Below is an instruction that describes a task. "
+                      "Write a response that appropriately completes the request.'."),
     # InstructionDataset
-    "header_missing": "the response header is missing; the text is format_input(entry) + '\\n\\n### Response:\\n' + "
-                      "entry['output'].",
-    "output_missing": "the output is missing; the text is format_input(entry) + '\\n\\n### Response:\\n' + "
-                      "entry['output'].",
+    "header_missing": N_("the response header is missing; the text is format_input(entry) + '\\n\\n### Response:\\n' + "
+                         "entry['output']."),
+    "output_missing": N_("the output is missing; the text is format_input(entry) + '\\n\\n### Response:\\n' + "
+                         "entry['output']."),
     # custom_collate_fn
-    "no_mask": "the padding is not masked: in the targets, replace every pad after the first with ignore_index "
-               "(-100), so the loss skips it.",
-    "mask_all": "every pad is masked, the first one too: keep the first pad in the targets as the end-of-text token "
-                "the model must learn to emit; mask only the pads after it.",
-    "no_cut": "no truncation to allowed_max_length: cut inputs and targets to allowed_max_length when it is given.",
-    "no_shift": "inputs and targets are not shifted: the targets are the inputs moved one position to the left "
-                "(targets = padded[1:], inputs = padded[:-1]).",
-    "no_end_token": "no end token is added: pad every item to the longest length + 1, so even the longest item gets "
-                    "one <|endoftext|> to predict.",
-    "one_end_token_per_batch": "only one end token is kept for the whole batch: every row keeps its own first pad "
-                               "(at position len(item) - 1 of its targets) and masks the pads after it; look for the "
-                               "first pad row by row, not in the flattened batch.",
-    "one_length_for_all_rows": "the padding is masked from one item's length in every row (the last item's n, used "
-                               "after the loop); each row has its own length: mask its targets from position "
-                               "len(item) on, inside the loop.",
-    "items_changed": "the items it is given are changed (e.g. item += [pad]): copy each item first, or the dataset's "
-                     "items grow with every batch.",
-    "inputs_masked": "the inputs contain ignore_index; only the targets are masked, the inputs keep their pad ids.",
+    "no_mask": N_("the padding is not masked: in the targets, replace every pad after the first with ignore_index "
+                  "(-100), so the loss skips it."),
+    "mask_all": N_("every pad is masked, the first one too: keep the first pad in the targets as the end-of-text token "
+                   "the model must learn to emit; mask only the pads after it."),
+    "no_cut": N_("no truncation to allowed_max_length: cut inputs and targets to allowed_max_length when it is given."),
+    "no_shift": N_("inputs and targets are not shifted: the targets are the inputs moved one position to the left "
+                   "(targets = padded[1:], inputs = padded[:-1])."),
+    "no_end_token": N_("no end token is added: pad every item to the longest length + 1, so even the longest item gets "
+                       "one <|endoftext|> to predict."),
+    "one_end_token_per_batch": N_("only one end token is kept for the whole batch: every row keeps its own first pad "
+                                  "(at position len(item) - 1 of its targets) and masks the pads after it; look for "
+                                  "the first pad row by row, not in the flattened batch."),
+    "one_length_for_all_rows": N_("the padding is masked from one item's length in every row (the last item's n, used "
+                                  "after the loop); each row has its own length: mask its targets from position "
+                                  "len(item) on, inside the loop."),
+    "items_changed": N_("the items it is given are changed (e.g. item += [pad]): copy each item first, or the "
+                        "dataset's items grow with every batch."),
+    "inputs_masked": N_("the inputs contain ignore_index; only the targets are masked, the inputs keep their pad ids."),
     # mask_prompt_targets
-    "mask_first_response": "the first response token is hidden too: targets[i] predicts token i + 1, so mask only the "
-                           "first prompt_length - 1 targets of each row.",
-    "mask_one_short": "one prompt token too few is masked: mask the first prompt_length - 1 targets of each row.",
-    "fixed_ignore": "the masked targets hold -100 although ignore_index says otherwise; use ignore_index.",
+    "mask_first_response": N_("the first response token is hidden too: targets[i] predicts token i + 1, so mask only "
+                              "the first prompt_length - 1 targets of each row."),
+    "mask_one_short": N_("one prompt token too few is masked: mask the first prompt_length - 1 targets of each row."),
+    "fixed_ignore": N_("the masked targets hold -100 although ignore_index says otherwise; use ignore_index."),
     # split_instructions, score_responses
-    "split_order": "the splits come back as (train, validation, test); the book's order is train, test, validation.",
-    "split_rounding": "round the sizes down with int(), as the book does; validation gets the rest.",
-    "split_shuffled": "the entries are reordered; cut the data in file order, without shuffling.",
-    "percentage": "return a fraction between 0 and 1, not a percentage.",
-    "not_stripped": "strip surrounding whitespace from both texts before comparing.",
-    "not_normalised": "compare normalise(output) with normalise(response) (lowercase, no punctuation, single spaces).",
+    "split_order": N_("the splits come back as (train, validation, test); the book's order is train, test, "
+                      "validation."),
+    "split_rounding": N_("round the sizes down with int(), as the book does; validation gets the rest."),
+    "split_shuffled": N_("the entries are reordered; cut the data in file order, without shuffling."),
+    "percentage": N_("return a fraction between 0 and 1, not a percentage."),
+    "not_stripped": N_("strip surrounding whitespace from both texts before comparing."),
+    "not_normalised": N_("compare normalise(output) with normalise(response) (lowercase, no punctuation, single "
+                         "spaces)."),
 }
 
 # Hints the course's mistake table does not simulate end to end (each notebook there takes long to grade):
@@ -111,7 +117,9 @@ def _first_difference(got, expected):
     """Where two strings first differ, shown with a little context on both sides."""
     i = next((k for k, (a, b) in enumerate(zip(got, expected)) if a != b), min(len(got), len(expected)))
     start = max(0, i - 25)
-    return f"at character {i}: yours {got[start:i + 25]!r}, expected {expected[start:i + 25]!r}"
+    # TRANSLATORS: {index} is a character position; {got} and {expected} are quoted excerpts of two texts.
+    return _("at character {index}: yours {got!r}, expected {expected!r}").format(
+        index=i, got=got[start:i + 25], expected=expected[start:i + 25])
 
 
 class CharTokenizer:
@@ -139,25 +147,36 @@ def check_format_input(fn):
         if got == expected:
             continue
         if not isinstance(got, str):
-            raise GradingError(f"{what} returned {type_name(got)}; return the prompt as one string.")
+            raise GradingError(_("{what} returned {type_name}; return the prompt as one string.").format(
+                what=what, type_name=type_name(got)))
         if not entry["input"] and got.rstrip() == (expected + "\n\n### Input:").rstrip():
-            raise GradingError(f"{what}: {HINTS['input_when_empty']}")
+            raise GradingError(_hinted(what, "input_when_empty"))
         if entry["input"] and "### Input:" not in got:
-            raise GradingError(f"{what}: {HINTS['input_missing']}")
+            raise GradingError(_hinted(what, "input_missing"))
         if got.startswith(expected) and "### Response:" in got[len(expected):]:
-            raise GradingError(f"{what}: {HINTS['response_in_prompt']}")
-        if got.replace("\n\n", "\n") == expected.replace("\n\n", "\n"):
-            raise GradingError(f"{what}: {HINTS['no_blank_line']} The prompts differ {_first_difference(got, expected)}.")
-        if not got.startswith(PREAMBLE):
-            raise GradingError(f"{what}: {HINTS['no_preamble']} The prompts differ {_first_difference(got, expected)}.")
-        raise GradingError(f"{what} differs from the Alpaca prompt {_first_difference(got, expected)}.")
+            raise GradingError(_hinted(what, "response_in_prompt"))
+        for mistake, applies in (("no_blank_line", got.replace("\n\n", "\n") == expected.replace("\n\n", "\n")),
+                                 ("no_preamble", not got.startswith(PREAMBLE))):
+            if applies:
+                # TRANSLATORS: {hint} names the mistake; {where} is "at character 12: yours '...', expected '...'".
+                raise GradingError(_("{what}: {hint} The prompts differ {where}.").format(
+                    what=what, hint=_(HINTS[mistake]), where=_first_difference(got, expected)))
+        raise GradingError(_("{what} differs from the Alpaca prompt {where}.").format(
+            what=what, where=_first_difference(got, expected)))
+
+
+def _hinted(what: str, mistake: str) -> str:
+    """``what: <the hint of mistake>``, the hint in the current language."""
+    # TRANSLATORS: {what} is the checked call or object, {hint} a sentence naming the mistake.
+    return _("{what}: {hint}").format(what=what, hint=_(HINTS[mistake]))
 
 
 def _as_ids(item, what):
     try:
         return [int(i) for i in (item.tolist() if isinstance(item, torch.Tensor) else item)]
     except (TypeError, ValueError):
-        raise GradingError(f"{what} should be a list of token ids, got {_describe(item)}.") from None
+        raise GradingError(_("{what} should be a list of token ids, got {got}.").format(
+            what=what, got=_describe(item))) from None
 
 
 def check_instruction_dataset(cls):
@@ -172,8 +191,8 @@ def check_instruction_dataset(cls):
     student = call_checked("InstructionDataset(data, tokenizer)", cls, entries, tokenizer)
     reference = InstructionDataset(entries, tokenizer)
     if call_checked("len(InstructionDataset(data, tokenizer))", len, student) != len(entries):
-        raise GradingError(f"len(InstructionDataset(data, tokenizer)) is {len(student)}, expected {len(entries)}: "
-                           "one item per entry.")
+        raise GradingError(_("len(InstructionDataset(data, tokenizer)) is {got}, expected {expected}: "
+                             "one item per entry.").format(got=len(student), expected=len(entries)))
     for i, entry in enumerate(entries):
         what = f"InstructionDataset(data, tokenizer)[{i}]"
         got = _as_ids(call_checked(what, student.__getitem__, i), what)
@@ -189,13 +208,15 @@ def check_instruction_dataset(cls):
         prompt = format_input(entry)
         text = tokenizer.decode(got) if all(3 <= v < 203 for v in got) else None
         if got in (tokenizer.encode(prompt + entry["output"]), tokenizer.encode(prompt + "\n" + entry["output"])):
-            raise GradingError(f"{what}: {HINTS['header_missing']}")
+            raise GradingError(_hinted(what, "header_missing"))
         if got == tokenizer.encode(prompt) or got == tokenizer.encode(prompt + RESPONSE_HEADER):
-            raise GradingError(f"{what}: {HINTS['output_missing']}")
+            raise GradingError(_hinted(what, "output_missing"))
         detail = _first_difference(text, prompt + RESPONSE_HEADER + entry["output"]) if text is not None else ""
-        raise GradingError(f"{what} differs from the encoded prompt + response {detail}.")
-    names = ("with mask_prompt=True the items are not (prompt_length, ids): keep the given lines, and name the "
-             "prompt text `prompt` and the token ids `ids` as they expect.")
+        # TRANSLATORS: {where} is "at character 12: yours '...', expected '...'" (or empty).
+        raise GradingError(_("{what} differs from the encoded prompt + response {where}.").format(
+            what=what, where=detail))
+    names = _("with mask_prompt=True the items are not (prompt_length, ids): keep the given lines, and name the "
+              "prompt text `prompt` and the token ids `ids` as they expect.")
     try:
         masked = call_checked("InstructionDataset(data, tokenizer, mask_prompt=True)", cls, entries, tokenizer,
                               mask_prompt=True)
@@ -207,7 +228,7 @@ def check_instruction_dataset(cls):
         raise
     for i, entry in enumerate(entries):
         got = call_checked(f"InstructionDataset(..., mask_prompt=True)[{i}]", masked.__getitem__, i)
-        ids = _as_ids(student[i], "the ids")  # already checked above
+        ids = _as_ids(student[i], _("the ids"))  # already checked above
         prompts = [format_input(entry)]
         if callable(own_format):
             try:
@@ -215,7 +236,7 @@ def check_instruction_dataset(cls):
             except Exception:
                 pass
         wanted = [(_prompt_length(tokenizer, p + RESPONSE_HEADER, ids), ids) for p in prompts if isinstance(p, str)]
-        if not (isinstance(got, tuple) and len(got) == 2 and (got[0], _as_ids(got[1], "the ids")) in wanted):
+        if not (isinstance(got, tuple) and len(got) == 2 and (got[0], _as_ids(got[1], _("the ids"))) in wanted):
             raise GradingError(names)
 
 
@@ -271,27 +292,35 @@ def _collate_variants(batch, pad, ignore, allowed):
 def _first_list_difference(got, expected) -> str:
     """Where two lists of rows first differ: the row, the position and both values (or the row lengths)."""
     if len(got) != len(expected):
-        return f"in the number of rows: {len(got)}, expected {len(expected)}"
+        return _("in the number of rows: {got}, expected {expected}").format(got=len(got), expected=len(expected))
     for r, (a, b) in enumerate(zip(got, expected)):
         if a != b:
             if len(a) != len(b):
-                return f"first in row {r}: it has {len(a)} ids, expected {len(b)} ({a} vs {b})"
+                # TRANSLATORS: {row} is a row number; {got_row} and {expected_row} are the two rows of ids.
+                return _("first in row {row}: it has {got} ids, expected {expected} ({got_row} vs {expected_row})"
+                         ).format(row=r, got=len(a), expected=len(b), got_row=a, expected_row=b)
             i = next(k for k, (x, y) in enumerate(zip(a, b)) if x != y)
-            return f"first at row {r}, position {i}: got {a[i]}, expected {b[i]} (row {a}, expected {b})"
-    return "nowhere"
+            return _("first at row {row}, position {position}: got {got}, expected {expected} (row {got_row}, "
+                     "expected {expected_row})").format(row=r, position=i, got=a[i], expected=b[i], got_row=a,
+                                                        expected_row=b)
+    return _("nowhere")
 
 
 def _to_lists(out, what):
     if not isinstance(out, (tuple, list)) or len(out) != 2:
-        raise GradingError(f"{what} should return (inputs, targets), got {_describe(out)}.")
+        raise GradingError(_("{what} should return (inputs, targets), got {got}.").format(
+            what=what, got=_describe(out)))
     inputs, targets = out
     if not isinstance(inputs, torch.Tensor) or not isinstance(targets, torch.Tensor):
-        raise GradingError(f"{what} should return two tensors, got {type_name(inputs)} and "
-                           f"{type_name(targets)}; stack the rows with torch.stack.")
+        raise GradingError(_("{what} should return two tensors, got {inputs_type} and "
+                             "{targets_type}; stack the rows with torch.stack.").format(
+            what=what, inputs_type=type_name(inputs), targets_type=type_name(targets)))
     if inputs.dtype != torch.long or targets.dtype != torch.long:
-        raise GradingError(f"{what} returns {inputs.dtype} / {targets.dtype}; token ids must be torch.long.")
+        raise GradingError(_("{what} returns {inputs_dtype} / {targets_dtype}; token ids must be torch.long.").format(
+            what=what, inputs_dtype=inputs.dtype, targets_dtype=targets.dtype))
     if inputs.device.type != "cpu" or targets.device.type != "cpu":
-        raise GradingError(f"{what} with device='cpu' returns tensors on {inputs.device}; move them to device.")
+        raise GradingError(_("{what} with device='cpu' returns tensors on {device}; move them to device.").format(
+            what=what, device=inputs.device))
     return inputs.tolist(), targets.tolist()
 
 
@@ -336,19 +365,22 @@ def check_custom_collate_fn(fn):
         before = [list(item) for item in batch]
         got = _to_lists(call_checked(what, fn, batch, device="cpu", **kwargs), what)
         if batch != before or _changes_kernel_items(fn, before, kwargs):
-            raise GradingError(f"{what}: {HINTS['items_changed']}")
-        expected = _to_lists(custom_collate_fn(before, **kwargs), "the reference")
+            raise GradingError(_hinted(what, "items_changed"))
+        expected = _to_lists(custom_collate_fn(before, **kwargs), _("the reference"))
         if got == expected:
             continue
         pad, ignore = kwargs.get("pad_token_id", PAD), kwargs.get("ignore_index", -100)
         if any(ignore in row for row in got[0]):
-            raise GradingError(f"{what}: {HINTS['inputs_masked']}")
+            raise GradingError(_hinted(what, "inputs_masked"))
         for name, (variant, hint) in _collate_variants(before, pad, ignore, kwargs.get("allowed_max_length")).items():
             if list(variant) == list(got) and list(variant) != list(expected):
-                raise GradingError(f"{what} differs from the reference. Likely mistake: {hint}")
-        for name, part in (("inputs", 0), ("targets", 1)):
+                raise GradingError(with_hint(_("{what} differs from the reference.").format(what=what), hint))
+        # TRANSLATORS: {where} says where the rows first differ ("first at row 1, position 3: ...").
+        for part, template in ((0, N_("{what}: the inputs differ {where}.")),
+                               (1, N_("{what}: the targets differ {where}."))):
             if got[part] != expected[part]:
-                raise GradingError(f"{what}: the {name} differ {_first_list_difference(got[part], expected[part])}.")
+                raise GradingError(_(template).format(
+                    what=what, where=_first_list_difference(got[part], expected[part])))
 
 
 def check_mask_prompt_targets(fn):
@@ -367,9 +399,10 @@ def check_mask_prompt_targets(fn):
         original = targets.clone()
         out = call_checked(what, fn, targets.clone(), list(lengths), **kwargs)
         if out is None:
-            raise GradingError(f"{what} returned None; return the masked targets (a tensor).")
+            raise GradingError(_("{what} returned None; return the masked targets (a tensor).").format(what=what))
         if not isinstance(out, torch.Tensor):
-            raise GradingError(f"{what} returned {type_name(out)}; return a tensor shaped like targets.")
+            raise GradingError(_("{what} returned {type_name}; return a tensor shaped like targets.").format(
+                what=what, type_name=type_name(out)))
         expected = mask_prompt_targets(original, lengths, **kwargs)
         if out.shape == expected.shape and torch.equal(out, expected):
             continue
@@ -386,9 +419,10 @@ def check_mask_prompt_targets(fn):
             variants[HINTS["fixed_ignore"]] = masked(1, -100)
         for hint, variant in variants.items():
             if out.shape == variant.shape and torch.equal(out, variant):
-                raise GradingError(f"{what} differs from the reference. Likely mistake: {hint}")
-        raise GradingError(f"{what} gives {out.tolist()}, expected {expected.tolist()}: set the first "
-                           "prompt_length - 1 targets of each row to ignore_index and keep the rest.")
+                raise GradingError(with_hint(_("{what} differs from the reference.").format(what=what), hint))
+        raise GradingError(_("{what} gives {got}, expected {expected}: set the first "
+                             "prompt_length - 1 targets of each row to ignore_index and keep the rest.").format(
+            what=what, got=out.tolist(), expected=expected.tolist()))
 
 
 # --------------------------------------------------------------------------- splitting and scoring
@@ -400,10 +434,14 @@ def check_split_instructions(fn):
     for n, fractions in ((53, ()), (47, ()), (40, (0.5, 0.3))):
         data = [{"instruction": f"task {i}", "input": "", "output": str(i)} for i in range(n)]
         train_frac, test_frac = fractions or (0.85, 0.1)
-        what = f"split_instructions(data of {n}" + (f", {train_frac}, {test_frac}" if fractions else "") + ")"
+        # TRANSLATORS: the call being checked; {count} is how many entries the data holds, {fractions} the
+        # fractions passed (", 0.5, 0.3") or nothing.
+        what = _("split_instructions(data of {count}{fractions})").format(
+            count=n, fractions=f", {train_frac}, {test_frac}" if fractions else "")
         parts = call_checked(what, fn, list(data), *fractions)
         if not isinstance(parts, (list, tuple)) or len(parts) != 3:
-            raise GradingError(f"{what} should return three lists (train, test, validation), got {_describe(parts)}.")
+            raise GradingError(_("{what} should return three lists (train, test, validation), got {got}.").format(
+                what=what, got=_describe(parts)))
         train, test, val = (list(p) for p in parts)
         n_train, n_test = int(n * train_frac), int(n * test_frac)
         expected = (data[:n_train], data[n_train:n_train + n_test], data[n_train + n_test:])
@@ -411,14 +449,15 @@ def check_split_instructions(fn):
             continue
         sizes, want = (len(train), len(test), len(val)), tuple(len(p) for p in expected)
         if sizes == (want[0], want[2], want[1]) and sizes != want:
-            raise GradingError(f"{what} gives sizes {sizes}, expected {want}. Likely mistake: "
-                               f"{HINTS['split_order']}")
+            raise GradingError(with_hint(_("{what} gives sizes {sizes}, expected {expected}.").format(
+                what=what, sizes=sizes, expected=want), HINTS["split_order"]))
         if sizes != want:
             if sizes[0] == round(n * train_frac) or sizes[1] == round(n * test_frac):
-                raise GradingError(f"{what} gives sizes {sizes}, expected {want}: {HINTS['split_rounding']}")
-            raise GradingError(f"{what} gives sizes {sizes}, expected {want} (int(n * train_frac), "
-                               "int(n * test_frac), the rest).")
-        raise GradingError(f"{what}: {HINTS['split_shuffled']}")
+                raise GradingError(_("{what} gives sizes {sizes}, expected {expected}: {hint}").format(
+                    what=what, sizes=sizes, expected=want, hint=_(HINTS["split_rounding"])))
+            raise GradingError(_("{what} gives sizes {sizes}, expected {expected} (int(n * train_frac), "
+                                 "int(n * test_frac), the rest).").format(what=what, sizes=sizes, expected=want))
+        raise GradingError(_hinted(what, "split_shuffled"))
 
 
 def check_score_responses(fn):
@@ -438,28 +477,31 @@ def check_score_responses(fn):
         got = call_checked(what, fn, [dict(e) for e in entries], list(responses))
         expected = score_responses(entries, responses)
         if not isinstance(got, dict):
-            raise GradingError(f"{what} returned {type_name(got)}; return a dict with the keys n, exact_match "
-                               "and normalised_match.")
+            raise GradingError(_("{what} returned {type_name}; return a dict with the keys n, exact_match "
+                                 "and normalised_match.").format(what=what, type_name=type_name(got)))
         missing = [k for k in expected if k not in got]
         if missing:
-            raise GradingError(f"{what} lacks the key(s) {', '.join(missing)}; return n, exact_match and "
-                               "normalised_match.")
+            raise GradingError(_("{what} lacks the key(s) {keys}; return n, exact_match and "
+                                 "normalised_match.").format(what=what, keys=", ".join(missing)))
         for key in ("n", "exact_match", "normalised_match"):
             value, want = got[key], expected[key]
             try:
                 value = float(value)
             except (TypeError, ValueError):
-                raise GradingError(f"{what}[{key!r}] is {_describe(got[key])}; it should be a number.") from None
+                raise GradingError(_("{what}[{key!r}] is {got}; it should be a number.").format(
+                    what=what, key=key, got=_describe(got[key]))) from None
             if abs(value - want) < 1e-9:
                 continue
             if abs(value - 100 * want) < 1e-6 and key != "n":
-                raise GradingError(f"{what}[{key!r}] is {value}: {HINTS['percentage']}")
+                raise GradingError(_("{what}[{key!r}] is {value}: {hint}").format(
+                    what=what, key=key, value=value, hint=_(HINTS["percentage"])))
             if key == "exact_match":
                 unstripped = sum(e["output"] == r for e, r in zip(entries, responses)) / len(entries)
                 if abs(value - unstripped) < 1e-9:
-                    raise GradingError(f"{what}['exact_match'] is {value:.4f}, expected {want:.4f}: "
-                                       f"{HINTS['not_stripped']}")
+                    raise GradingError(_("{what}['exact_match'] is {value:.4f}, expected {expected:.4f}: {hint}")
+                                       .format(what=what, value=value, expected=want, hint=_(HINTS["not_stripped"])))
             if key == "normalised_match":
-                raise GradingError(f"{what}['normalised_match'] is {value:.4f}, expected {want:.4f}: "
-                                   f"{HINTS['not_normalised']}")
-            raise GradingError(f"{what}[{key!r}] is {value}, expected {want}.")
+                raise GradingError(_("{what}['normalised_match'] is {value:.4f}, expected {expected:.4f}: {hint}")
+                                   .format(what=what, value=value, expected=want, hint=_(HINTS["not_normalised"])))
+            raise GradingError(_("{what}[{key!r}] is {value}, expected {expected}.").format(
+                what=what, key=key, value=value, expected=want))
