@@ -21,7 +21,10 @@ import math
 import torch
 from torch import nn
 
-from . import GradingError, assert_defined_in_notebook, call_checked, close, fail_with_diagnosis, seeded, transplant
+from llmkit.i18n.runtime import N_, _
+
+from . import (GradingError, assert_defined_in_notebook, call_checked, close, fail_with_diagnosis, seeded,
+               transplant, with_hint)
 from .remote import is_remote
 
 TINY = {"vocab_size": 40, "context_length": 12, "emb_dim": 16, "n_heads": 2, "n_layers": 2, "drop_rate": 0.0,
@@ -30,90 +33,90 @@ BOOK_TOTAL, BOOK_TIED = 163_009_536, 124_412_160
 BOOK_BLOCKS = 12 * 7_085_568  # the twelve transformer blocks of GPT_CONFIG_124M
 
 HINTS = {
-    "unbiased": "the variance is the unbiased one (divides by n - 1); use var(dim=-1, keepdim=True, unbiased=False) "
-                "(or correction=0), as GPT-2's LayerNorm does.",
-    "no_eps": "eps is missing: divide by torch.sqrt(var + self.eps) with eps = 1e-5, so a row with zero variance "
-              "does not divide by zero.",
-    "eps_outside": "eps is added outside the square root; the book divides by torch.sqrt(var + eps).",
-    "norm_dim": "the statistics are taken over the wrong dimension; normalise each vector over its last "
-                "dimension (dim=-1, keepdim=True).",
-    "no_affine": "scale and shift are not applied: return self.scale * normalised + self.shift.",
-    "var_not_std": "the centred input is divided by the variance; divide by the standard deviation "
-                   "torch.sqrt(var + eps).",
-    "gelu_exact": "this is the exact GELU (with erf); GPT-2 uses the tanh approximation "
-                  "0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x ** 3))).",
-    "gelu_no_sqrt": "the factor inside tanh is 2 / pi; it is its square root, sqrt(2 / pi).",
-    "gelu_coefficient": "the cubic coefficient is wrong; it is 0.044715.",
-    "gelu_no_half": "the factor 0.5 in front is missing.",
-    "gelu_no_cube": "the cubic term is missing: tanh(sqrt(2 / pi) * (x + 0.044715 * x ** 3)).",
-    "relu": "this is ReLU; GPT-2's activation is GELU (tanh approximation).",
-    "ff_no_activation": "there is no activation between the two linear layers; put GELU() between them.",
-    "ff_shapes": "FeedForward needs two nn.Linear layers, emb_dim -> 4 * emb_dim and 4 * emb_dim -> emb_dim, "
-                 "with biases (nn.Linear's default bias=True).",
-    "ff_relu": "the activation is ReLU; use the GELU you wrote.",
-    "ff_exact": "the activation is the exact GELU (nn.GELU() defaults to erf); use the GELU you wrote "
-                "(tanh approximation).",
-    "post_norm": "the LayerNorms come after the shortcut additions (post-norm, the original transformer); GPT-2 "
-                 "normalises before each sub-layer: x = x + att(norm1(x)), then x = x + ff(norm2(x)).",
-    "no_shortcut_att": "the shortcut around the attention is missing: add the block's input back after "
-                       "the attention (x = drop_shortcut(att(norm1(x))) + shortcut).",
-    "no_shortcut_ff": "the shortcut around the feed-forward part is missing: add x back after ff(norm2(x)).",
-    "no_shortcuts": "both shortcut connections are missing: add each sub-layer's input back to its output.",
-    "shortcut_after_norm": "the shortcut is saved after the LayerNorm; save the block's input before norm1 "
-                           "(and before norm2), so the shortcut carries the unnormalised x.",
-    "no_drop_att": "the attention's output is added back without dropout: in training it goes through the dropout "
-                   "before the shortcut is added, x = drop_shortcut(att(norm1(x))) + shortcut.",
-    "no_drop_ff": "the feed-forward output is added back without dropout: in training it goes through the dropout "
-                  "before the shortcut is added, drop_shortcut(ff(norm2(x))) + shortcut.",
-    "no_dropout": "the block applies no dropout: in training, each sub-layer's output goes through "
-                  "nn.Dropout(cfg[\"drop_rate\"]) before its shortcut is added.",
-    "drop_after_add": "the dropout is applied after the shortcut addition, so it also drops the shortcut; apply it "
-                      "to the sub-layer's output alone: drop_shortcut(att(norm1(x))) + shortcut.",
-    "drop_on_input": "the dropout is applied to the sub-layer's input; apply it to the sub-layer's output, before "
-                     "the shortcut is added.",
-    "no_drop_emb": "no dropout is applied to the embeddings: x = drop_emb(tok_embeds + pos_embeds) before the blocks.",
-    "drop_tok_only": "the dropout is applied to the token embeddings alone; apply it to their sum with the position "
-                     "embeddings, drop_emb(tok_embeds + pos_embeds).",
-    "drop_after_norm": "a dropout is applied after final_norm; the book's model applies dropout only to the "
-                       "embeddings and inside the blocks.",
-    "norms_swapped": "norm1 and norm2 are swapped: norm1 goes before the attention, norm2 before the feed-forward.",
-    "no_norm1": "norm1 is not applied before the attention.",
-    "no_norm2": "norm2 is not applied before the feed-forward part.",
-    "no_pos": "the position embeddings are missing: add pos_emb(torch.arange(start, start + seq_len)).",
-    "no_final_norm": "final_norm is not applied before out_head.",
-    "softmax_out": "the model returns probabilities; return the logits (out_head's output) without a softmax.",
-    "pos_from_ids": "the position embeddings are looked up with the token ids; use the positions "
-                    "torch.arange(start, start + seq_len).",
-    "tied": "out_head shares its weight with tok_emb (tied); the book's GPTModel gives out_head its own weight "
-            "(tying is counted separately as 124,412,160).",
-    "head_bias": "out_head has a bias; GPT-2's output head has none: nn.Linear(emb_dim, vocab_size, bias=False).",
-    "order": "the modules are built in a different order from the book's (tok_emb, pos_emb, drop_emb, trf_blocks, "
-             "final_norm, out_head), so seed 123 does not give the book's weights.",
-    "cache_positions": "the positions ignore start: with a kv_cache the new tokens sit at positions start, "
-                       "start + 1, ...; use torch.arange(start, start + seq_len).",
-    "no_crop": "the context is not cropped: feed the model only the last context_size tokens, idx[:, -context_size:].",
-    "first_position": "the next token is chosen from the first position's logits; use the last one, logits[:, -1, :].",
-    "next_shape": "the new ids must have shape (batch, 1): take argmax over the last dimension (the vocabulary), "
-                  "dim=-1, with keepdim=True, then torch.cat along dim=1.",
-    "argmin": "argmin picks the least likely token; greedy decoding takes argmax.",
-    "temperature_times": "the logits are multiplied by the temperature; divide them: logits / temperature.",
-    "temperature_ignored": "the temperature is ignored; divide the logits by it before the softmax.",
-    "greedy_only": "with temperature > 0 the next id should be sampled (torch.multinomial on the softmax), "
-                   "not taken with argmax.",
-    "uniform": "every token is equally likely: the softmax runs over the wrong dimension; use dim=-1.",
-    "top_k_ignored": "top_k is ignored: keep only the k largest logits (set the rest to -inf) before sampling.",
-    "top_k_minus_one": "one token too few is kept: mask logits < the k-th largest, not <=.",
-    "top_k_plus_one": "one token too many is kept: the cutoff is the k-th largest logit, top_logits[:, -1:].",
-    "top_k_zero": "the tokens outside the top k are set to 0; set them to -inf so their probability is 0.",
-    "top_k_rows": "the cutoff must be one value per row, shape (batch, 1): top_logits[:, -1:] (or [:, [-1]]).",
-    "eos_appended": "eos_id is appended before stopping; stop as soon as it is drawn, without adding it.",
-    "eos_any_row": "generation stops as soon as one row draws eos_id; stop only when every row's next id is eos_id: "
-                   "(idx_next == eos_id).all().",
-    "eos_first_row": "only the first row is checked for eos_id; stop when every row's next id is eos_id: "
-                     "(idx_next == eos_id).all().",
-    "eos_ignored": "generation does not stop at eos_id: break out of the loop when the next id is eos_id.",
-    "not_forwarded": "generate samples greedily although temperature > 0: pass temperature and top_k on to "
-                     "next_token.",
+    "unbiased": N_("the variance is the unbiased one (divides by n - 1); use var(dim=-1, keepdim=True, unbiased=False) "
+                   "(or correction=0), as GPT-2's LayerNorm does."),
+    "no_eps": N_("eps is missing: divide by torch.sqrt(var + self.eps) with eps = 1e-5, so a row with zero variance "
+                 "does not divide by zero."),
+    "eps_outside": N_("eps is added outside the square root; the book divides by torch.sqrt(var + eps)."),
+    "norm_dim": N_("the statistics are taken over the wrong dimension; normalise each vector over its last "
+                   "dimension (dim=-1, keepdim=True)."),
+    "no_affine": N_("scale and shift are not applied: return self.scale * normalised + self.shift."),
+    "var_not_std": N_("the centred input is divided by the variance; divide by the standard deviation "
+                      "torch.sqrt(var + eps)."),
+    "gelu_exact": N_("this is the exact GELU (with erf); GPT-2 uses the tanh approximation "
+                     "0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x ** 3)))."),
+    "gelu_no_sqrt": N_("the factor inside tanh is 2 / pi; it is its square root, sqrt(2 / pi)."),
+    "gelu_coefficient": N_("the cubic coefficient is wrong; it is 0.044715."),
+    "gelu_no_half": N_("the factor 0.5 in front is missing."),
+    "gelu_no_cube": N_("the cubic term is missing: tanh(sqrt(2 / pi) * (x + 0.044715 * x ** 3))."),
+    "relu": N_("this is ReLU; GPT-2's activation is GELU (tanh approximation)."),
+    "ff_no_activation": N_("there is no activation between the two linear layers; put GELU() between them."),
+    "ff_shapes": N_("FeedForward needs two nn.Linear layers, emb_dim -> 4 * emb_dim and 4 * emb_dim -> emb_dim, "
+                    "with biases (nn.Linear's default bias=True)."),
+    "ff_relu": N_("the activation is ReLU; use the GELU you wrote."),
+    "ff_exact": N_("the activation is the exact GELU (nn.GELU() defaults to erf); use the GELU you wrote "
+                   "(tanh approximation)."),
+    "post_norm": N_("the LayerNorms come after the shortcut additions (post-norm, the original transformer); GPT-2 "
+                    "normalises before each sub-layer: x = x + att(norm1(x)), then x = x + ff(norm2(x))."),
+    "no_shortcut_att": N_("the shortcut around the attention is missing: add the block's input back after "
+                          "the attention (x = drop_shortcut(att(norm1(x))) + shortcut)."),
+    "no_shortcut_ff": N_("the shortcut around the feed-forward part is missing: add x back after ff(norm2(x))."),
+    "no_shortcuts": N_("both shortcut connections are missing: add each sub-layer's input back to its output."),
+    "shortcut_after_norm": N_("the shortcut is saved after the LayerNorm; save the block's input before norm1 "
+                              "(and before norm2), so the shortcut carries the unnormalised x."),
+    "no_drop_att": N_("the attention's output is added back without dropout: in training it goes through the dropout "
+                      "before the shortcut is added, x = drop_shortcut(att(norm1(x))) + shortcut."),
+    "no_drop_ff": N_("the feed-forward output is added back without dropout: in training it goes through the dropout "
+                     "before the shortcut is added, drop_shortcut(ff(norm2(x))) + shortcut."),
+    "no_dropout": N_("the block applies no dropout: in training, each sub-layer's output goes through "
+                     "nn.Dropout(cfg[\"drop_rate\"]) before its shortcut is added."),
+    "drop_after_add": N_("the dropout is applied after the shortcut addition, so it also drops the shortcut; apply it "
+                         "to the sub-layer's output alone: drop_shortcut(att(norm1(x))) + shortcut."),
+    "drop_on_input": N_("the dropout is applied to the sub-layer's input; apply it to the sub-layer's output, before "
+                        "the shortcut is added."),
+    "no_drop_emb": N_("no dropout is applied to the embeddings: x = drop_emb(tok_embeds + pos_embeds) before the blocks."),
+    "drop_tok_only": N_("the dropout is applied to the token embeddings alone; apply it to their sum with the position "
+                        "embeddings, drop_emb(tok_embeds + pos_embeds)."),
+    "drop_after_norm": N_("a dropout is applied after final_norm; the book's model applies dropout only to the "
+                          "embeddings and inside the blocks."),
+    "norms_swapped": N_("norm1 and norm2 are swapped: norm1 goes before the attention, norm2 before the feed-forward."),
+    "no_norm1": N_("norm1 is not applied before the attention."),
+    "no_norm2": N_("norm2 is not applied before the feed-forward part."),
+    "no_pos": N_("the position embeddings are missing: add pos_emb(torch.arange(start, start + seq_len))."),
+    "no_final_norm": N_("final_norm is not applied before out_head."),
+    "softmax_out": N_("the model returns probabilities; return the logits (out_head's output) without a softmax."),
+    "pos_from_ids": N_("the position embeddings are looked up with the token ids; use the positions "
+                       "torch.arange(start, start + seq_len)."),
+    "tied": N_("out_head shares its weight with tok_emb (tied); the book's GPTModel gives out_head its own weight "
+               "(tying is counted separately as 124,412,160)."),
+    "head_bias": N_("out_head has a bias; GPT-2's output head has none: nn.Linear(emb_dim, vocab_size, bias=False)."),
+    "order": N_("the modules are built in a different order from the book's (tok_emb, pos_emb, drop_emb, trf_blocks, "
+                "final_norm, out_head), so seed 123 does not give the book's weights."),
+    "cache_positions": N_("the positions ignore start: with a kv_cache the new tokens sit at positions start, "
+                          "start + 1, ...; use torch.arange(start, start + seq_len)."),
+    "no_crop": N_("the context is not cropped: feed the model only the last context_size tokens, idx[:, -context_size:]."),
+    "first_position": N_("the next token is chosen from the first position's logits; use the last one, logits[:, -1, :]."),
+    "next_shape": N_("the new ids must have shape (batch, 1): take argmax over the last dimension (the vocabulary), "
+                     "dim=-1, with keepdim=True, then torch.cat along dim=1."),
+    "argmin": N_("argmin picks the least likely token; greedy decoding takes argmax."),
+    "temperature_times": N_("the logits are multiplied by the temperature; divide them: logits / temperature."),
+    "temperature_ignored": N_("the temperature is ignored; divide the logits by it before the softmax."),
+    "greedy_only": N_("with temperature > 0 the next id should be sampled (torch.multinomial on the softmax), "
+                      "not taken with argmax."),
+    "uniform": N_("every token is equally likely: the softmax runs over the wrong dimension; use dim=-1."),
+    "top_k_ignored": N_("top_k is ignored: keep only the k largest logits (set the rest to -inf) before sampling."),
+    "top_k_minus_one": N_("one token too few is kept: mask logits < the k-th largest, not <=."),
+    "top_k_plus_one": N_("one token too many is kept: the cutoff is the k-th largest logit, top_logits[:, -1:]."),
+    "top_k_zero": N_("the tokens outside the top k are set to 0; set them to -inf so their probability is 0."),
+    "top_k_rows": N_("the cutoff must be one value per row, shape (batch, 1): top_logits[:, -1:] (or [:, [-1]])."),
+    "eos_appended": N_("eos_id is appended before stopping; stop as soon as it is drawn, without adding it."),
+    "eos_any_row": N_("generation stops as soon as one row draws eos_id; stop only when every row's next id is eos_id: "
+                      "(idx_next == eos_id).all()."),
+    "eos_first_row": N_("only the first row is checked for eos_id; stop when every row's next id is eos_id: "
+                        "(idx_next == eos_id).all()."),
+    "eos_ignored": N_("generation does not stop at eos_id: break out of the loop when the next id is eos_id."),
+    "not_forwarded": N_("generate samples greedily although temperature > 0: pass temperature and top_k on to "
+                        "next_token."),
 }
 
 
@@ -172,7 +175,8 @@ NOT_SIMULATED = {
 
 
 def _with_hint(err: GradingError, hint: str | None) -> GradingError:
-    return GradingError(f"{err} Likely mistake: {hint}" if hint else str(err))
+    """``err`` followed by the hint (an English HINTS text, translated by ``with_hint``) when there is one."""
+    return GradingError(with_hint(str(err), hint))
 
 
 def _perturb(module: nn.Module, seed: int) -> None:
@@ -191,25 +195,29 @@ def _notebook_class_name(module) -> str | None:
     """The name of a module's class when the notebook defined it (for hints only, never for a verdict)."""
     if is_remote(module):
         mro = object.__getattribute__(module, "_meta").get("mro") or [""]
-        module_name, _, qualname = str(mro[0]).rpartition(".")
+        module_name, _dot, qualname = str(mro[0]).rpartition(".")
     else:
         module_name, qualname = type(module).__module__, type(module).__qualname__
     return qualname if module_name == "__main__" else None
 
 
 def _transplant(student, reference, what):
-    src = [tuple(p.shape) for _, p in student.named_parameters()]
-    dst = [tuple(p.shape) for _, p in reference.named_parameters()]
+    src = [tuple(p.shape) for _name, p in student.named_parameters()]
+    dst = [tuple(p.shape) for _name, p in reference.named_parameters()]
     if sorted(src) != sorted(dst):
         names = ", ".join(f"{n}{tuple(p.shape)}" for n, p in student.named_parameters())
-        raise GradingError(f"{what}'s parameters [{names}] do not match the book's "
-                           f"[{', '.join(f'{n}{tuple(p.shape)}' for n, p in reference.named_parameters())}]; "
-                           "keep the book's layers, names and sizes.")
+        book_names = ", ".join(f"{n}{tuple(p.shape)}" for n, p in reference.named_parameters())
+        # TRANSLATORS: {what} is a class name (LayerNorm, GPTModel); {names} and {book_names} list parameters
+        # with their shapes.
+        raise GradingError(_("{what}'s parameters [{names}] do not match the book's [{book_names}]; keep the "
+                             "book's layers, names and sizes.").format(what=what, names=names, book_names=book_names))
     try:
         transplant(student, reference)
     except GradingError:
-        raise GradingError(f"{what}'s parameters could not be matched to the book's by name or order; keep the "
-                           "book's names (" + ", ".join(n for n, _ in reference.named_parameters()) + ").") from None
+        book_names = ", ".join(n for n, _p in reference.named_parameters())
+        # TRANSLATORS: {what} is a class name; {book_names} lists the reference's parameter names.
+        raise GradingError(_("{what}'s parameters could not be matched to the book's by name or order; keep the "
+                             "book's names ({book_names}).").format(what=what, book_names=book_names)) from None
 
 
 def _same_as_reference(student_sub, reference_sub, x) -> bool:
@@ -232,8 +240,9 @@ def _check_dropout_off_in_eval(module, x, name):
     with torch.no_grad():
         first, second = call_checked(f"{name}.forward", module, x), module(x)
     if not torch.allclose(first, second, equal_nan=True):
-        raise GradingError(f"{name} gives different outputs for the same input in eval mode: dropout is active "
-                           "in eval; use nn.Dropout layers (model.eval() switches them off).")
+        # TRANSLATORS: {name} is a class name (TransformerBlock, GPTModel).
+        raise GradingError(_("{name} gives different outputs for the same input in eval mode: dropout is active "
+                             "in eval; use nn.Dropout layers (model.eval() switches them off).").format(name=name))
 
 
 # --------------------------------------------------------------------------- LayerNorm
@@ -256,16 +265,17 @@ def check_layer_norm(cls):
     student = call_checked(f"LayerNorm({dim})", cls, dim)
     shapes = sorted(tuple(p.shape) for p in student.parameters())
     if shapes != [(dim,), (dim,)]:
-        raise GradingError(f"LayerNorm({dim}) has parameters of shapes {shapes}; it needs two trainable vectors of "
-                           f"size emb_dim: scale = nn.Parameter(torch.ones(emb_dim)) and shift (zeros).")
+        raise GradingError(_("LayerNorm({dim}) has parameters of shapes {shapes}; it needs two trainable vectors of "
+                             "size emb_dim: scale = nn.Parameter(torch.ones(emb_dim)) and shift (zeros).").format(
+                                 dim=dim, shapes=shapes))
     reference = LayerNorm(dim)
     x = torch.randn(2, 5, dim, generator=seeded(51))
     fresh = call_checked("LayerNorm.forward", student, x)
     _transplant(student, reference, "LayerNorm")
     with torch.no_grad():
         if close(student(x), reference(x)) and not close(fresh, LayerNorm(dim)(x)):
-            raise GradingError("A new LayerNorm should leave normalised vectors unchanged: start scale at ones and "
-                               "shift at zeros.")
+            raise GradingError(_("A new LayerNorm should leave normalised vectors unchanged: start scale at ones and "
+                                 "shift at zeros."))
     _perturb(student, 52)
     _transplant(student, reference, "LayerNorm")
     constant = torch.full((1, dim), 3.0)
@@ -273,7 +283,8 @@ def check_layer_norm(cls):
              3.0 * torch.randn(3, 2, dim, generator=seeded(54)) - 1.0]
     with torch.no_grad():
         for inputs in cases:
-            out = call_checked(f"LayerNorm.forward on shape {tuple(inputs.shape)}", student, inputs)
+            out = call_checked(_("LayerNorm.forward on shape {shape}").format(shape=tuple(inputs.shape)), student,
+                               inputs)
             expected = reference(inputs)
             if not close(out, expected):
                 s, b = reference.scale, reference.shift
@@ -283,11 +294,12 @@ def check_layer_norm(cls):
                 if inputs.dim() == 3:
                     variants["norm_dim"] = (layer_norm(inputs, s, b, dim=1), HINTS["norm_dim"])
                     variants["norm_dim_0"] = (layer_norm(inputs, s, b, dim=0), HINTS["norm_dim"])
-                fail_with_diagnosis(f"LayerNorm's output on inputs of shape {tuple(inputs.shape)}", out, expected,
-                                    variants)
-        out = call_checked("LayerNorm.forward on a constant vector", student, constant)
+                fail_with_diagnosis(_("LayerNorm's output on inputs of shape {shape}").format(
+                    shape=tuple(inputs.shape)), out, expected, variants)
+        out = call_checked(_("LayerNorm.forward on a constant vector"), student, constant)
         if not torch.isfinite(out).all():
-            raise GradingError(f"LayerNorm returns NaN for a vector whose entries are all equal: {HINTS['no_eps']}")
+            raise GradingError(_("LayerNorm returns NaN for a vector whose entries are all equal: {hint}").format(
+                hint=_(HINTS["no_eps"])))
 
 
 # --------------------------------------------------------------------------- GELU
@@ -315,12 +327,15 @@ def check_gelu(cls):
     student = call_checked("GELU()", cls)
     reference = GELU()
     for x in (torch.linspace(-5, 5, 101), torch.randn(2, 3, 7, generator=seeded(55))):
-        out = call_checked(f"GELU on shape {tuple(x.shape)}", student, x)
+        out = call_checked(_("GELU on shape {shape}").format(shape=tuple(x.shape)), student, x)
         expected = reference(x)
         if not isinstance(out, torch.Tensor) or not close(out, expected):
             if not isinstance(out, torch.Tensor):
-                raise GradingError(f"GELU should return a tensor, got {type(out).__name__}.")
-            fail_with_diagnosis(f"GELU's output on shape {tuple(x.shape)}", out, expected, _gelu_variants(x))
+                # TRANSLATORS: {type_name} is a Python type name (list, float).
+                raise GradingError(_("GELU should return a tensor, got {type_name}.").format(
+                    type_name=type(out).__name__))
+            fail_with_diagnosis(_("GELU's output on shape {shape}").format(shape=tuple(x.shape)), out, expected,
+                                _gelu_variants(x))
 
 
 # --------------------------------------------------------------------------- FeedForward
@@ -338,8 +353,8 @@ def check_feed_forward(cls):
     shapes = sorted(tuple(p.shape) for p in student.parameters())
     expected_shapes = sorted([(4 * E, E), (4 * E,), (E, 4 * E), (E,)])
     if shapes != expected_shapes:
-        raise GradingError(f"FeedForward's parameters have shapes {shapes}, expected {expected_shapes}. "
-                           f"Likely mistake: {HINTS['ff_shapes']}")
+        raise _with_hint(GradingError(_("FeedForward's parameters have shapes {shapes}, expected {expected_shapes}.")
+                                      .format(shapes=shapes, expected_shapes=expected_shapes)), HINTS["ff_shapes"])
     _transplant(student, reference, "FeedForward")
     x = torch.randn(2, 5, E, generator=seeded(57))
     with torch.no_grad():
@@ -353,7 +368,7 @@ def check_feed_forward(cls):
                         "ff_exact": (last(nn.functional.gelu(h)), HINTS["ff_exact"])}
             if _replace_own_gelu(student) and close(call_checked("FeedForward.forward", student, x), expected):
                 return  # only the student's GELU is wrong: that costs the GELU exercise, not this one
-            fail_with_diagnosis("FeedForward's output", out, expected, variants)
+            fail_with_diagnosis(_("FeedForward's output"), out, expected, variants)
 
 
 def _replace_own_gelu(student) -> bool:
@@ -368,7 +383,7 @@ def _replace_own_gelu(student) -> bool:
     for name, module in list(student.named_modules()):
         if name and _notebook_class_name(module) == "GELU":
             if not _same_as_reference(module, GELU(), torch.linspace(-4, 4, 33)):
-                parent_name, _, child = name.rpartition(".")
+                parent_name, _dot, child = name.rpartition(".")
                 parent = student.get_submodule(parent_name) if parent_name else student
                 setattr(parent, child, _placed_beside(student, nn.GELU(approximate="tanh")))
                 replaced = True
@@ -518,7 +533,7 @@ def _check_block_dropout(cls, cfg, x):
 
     cfg = {**cfg, "drop_rate": 0.5}
     torch.manual_seed(75)
-    student = call_checked("TransformerBlock(cfg with drop_rate=0.5)", cls, cfg)
+    student = call_checked(_("TransformerBlock(cfg with drop_rate=0.5)"), cls, cfg)
     reference = TransformerBlock(cfg)
     _replace_misshapen_parts(student, reference)
     _perturb(student, 76)
@@ -528,7 +543,7 @@ def _check_block_dropout(cls, cfg, x):
         student.train()
         reference.train()
         torch.manual_seed(77)
-        out = call_checked("TransformerBlock.forward in train mode", student, x)
+        out = call_checked(_("TransformerBlock.forward in train mode"), student, x)
         torch.manual_seed(77)
         expected = reference(x)
         if close(out, expected):
@@ -541,8 +556,8 @@ def _check_block_dropout(cls, cfg, x):
                 torch.manual_seed(77)
                 variants[(att_placement, ff_placement)] = (block_forward_train(reference, x, att_placement, ff_placement),
                                                            _dropout_hint(att_placement, ff_placement))
-        fail_with_diagnosis("TransformerBlock's output in train mode (drop_rate=0.5, the same seed as the book's "
-                            "block)", out, expected, variants)
+        fail_with_diagnosis(_("TransformerBlock's output in train mode (drop_rate=0.5, the same seed as the book's "
+                              "block)"), out, expected, variants)
 
 
 def check_transformer_block(cls):
@@ -551,7 +566,7 @@ def check_transformer_block(cls):
     assert_defined_in_notebook(cls)
     cfg = dict(TINY)
     x = torch.randn(2, 7, cfg["emb_dim"], generator=seeded(58))
-    _check_dropout_off_in_eval(call_checked("TransformerBlock(cfg with drop_rate=0.5)", cls,
+    _check_dropout_off_in_eval(call_checked(_("TransformerBlock(cfg with drop_rate=0.5)"), cls,
                                             {**cfg, "drop_rate": 0.5}), x, "TransformerBlock")
     torch.manual_seed(59)
     student = call_checked("TransformerBlock(cfg)", cls, cfg).eval()
@@ -567,7 +582,7 @@ def check_transformer_block(cls):
         expected = reference(x)
         if not close(out, expected):
             variants = {v: (block_forward(reference, x, v), HINTS[v]) for v in BLOCK_VARIANTS}
-            fail_with_diagnosis("TransformerBlock's output", out, expected, variants)
+            fail_with_diagnosis(_("TransformerBlock's output"), out, expected, variants)
     _check_block_dropout(cls, cfg, x)
 
 
@@ -582,7 +597,7 @@ def _check_book_counts(cls):
     from llmkit_solutions.gpt import GPT_CONFIG_124M
 
     with torch.device("meta"):
-        model = call_checked("GPTModel(GPT_CONFIG_124M) on the meta device", cls, dict(GPT_CONFIG_124M))
+        model = call_checked(_("GPTModel(GPT_CONFIG_124M) on the meta device"), cls, dict(GPT_CONFIG_124M))
     total = _count(model)
     if total == BOOK_TOTAL:
         return
@@ -595,11 +610,14 @@ def _check_book_counts(cls):
         total += sum(book_parts[name] - _count(part) for name, part in parts.items())
         if total == BOOK_TOTAL:
             return
-    hint = {BOOK_TIED: HINTS["tied"], BOOK_TOTAL + vocab: HINTS["head_bias"],
-            BOOK_TIED + vocab: HINTS["tied"] + " " + HINTS["head_bias"]}.get(total)
-    detail = (f"GPTModel(GPT_CONFIG_124M) has {total:,} parameters (counting the book's blocks and final_norm); "
-              f"the book's has {BOOK_TOTAL:,}.")
-    raise GradingError(f"{detail} Likely mistake: {hint}" if hint else detail)
+    hint = {BOOK_TIED: _(HINTS["tied"]), BOOK_TOTAL + vocab: _(HINTS["head_bias"]),
+            BOOK_TIED + vocab: _(HINTS["tied"]) + " " + _(HINTS["head_bias"])}.get(total)
+    # TRANSLATORS: {total} and {book_total} are parameter counts written with thousands separators.
+    detail = _("GPTModel(GPT_CONFIG_124M) has {total:,} parameters (counting the book's blocks and final_norm); "
+               "the book's has {book_total:,}.").format(total=total, book_total=BOOK_TOTAL)
+    # The hint is translated above (it may join two hints), so the message is built here, with with_hint's
+    # template, not by with_hint itself.
+    raise GradingError(_("{detail} Likely mistake: {hint}").format(detail=detail, hint=hint) if hint else detail)
 
 
 def gpt_forward(ref, idx, variant=None):
@@ -670,7 +688,7 @@ def _use_right_earlier_parts(student, reference, cfg, train=False) -> bool:
     if isinstance(blocks, nn.Module) and len(blocks) == len(reference.trf_blocks) > 0:
         if not _block_is_right(blocks[0], reference.trf_blocks[0], E, train):
             g = seeded(80)
-            stand_in = nn.Sequential(*[nn.Linear(E, E) for _ in range(len(reference.trf_blocks))])
+            stand_in = nn.Sequential(*[nn.Linear(E, E) for _block in range(len(reference.trf_blocks))])
             with torch.no_grad():
                 for p in stand_in.parameters():
                     p.copy_(0.2 * torch.randn(p.shape, generator=g))
@@ -708,7 +726,7 @@ def _check_model_dropout(cls, cfg, ids):
 
     cfg = {**cfg, "drop_rate": 0.5}
     torch.manual_seed(81)
-    student = call_checked("GPTModel(cfg with drop_rate=0.5)", cls, cfg)
+    student = call_checked(_("GPTModel(cfg with drop_rate=0.5)"), cls, cfg)
     torch.manual_seed(81)
     reference = GPTModel(cfg)
     _use_right_earlier_parts(student, reference, cfg, train=True)
@@ -718,7 +736,7 @@ def _check_model_dropout(cls, cfg, ids):
     reference.train()
     with torch.no_grad():
         torch.manual_seed(83)
-        out = call_checked("GPTModel.forward in train mode", student, ids)
+        out = call_checked(_("GPTModel.forward in train mode"), student, ids)
         torch.manual_seed(83)
         expected = reference(ids)
         if close(out, expected):
@@ -727,7 +745,7 @@ def _check_model_dropout(cls, cfg, ids):
         for v in ("no_drop_emb", "drop_tok_only", "drop_after_norm"):
             torch.manual_seed(83)
             variants[v] = (gpt_forward_train(reference, ids, v), HINTS[v])
-        fail_with_diagnosis("GPTModel's logits in train mode (drop_rate=0.5, the same seed as the book's model)",
+        fail_with_diagnosis(_("GPTModel's logits in train mode (drop_rate=0.5, the same seed as the book's model)"),
                             out, expected, variants)
 
 
@@ -738,7 +756,7 @@ def check_gpt_model(cls):
     _check_book_counts(cls)
     cfg = dict(TINY)
     ids = torch.randint(0, cfg["context_length"], (2, 7), generator=seeded(61))  # also valid positions
-    _check_dropout_off_in_eval(call_checked("GPTModel(cfg with drop_rate=0.5)", cls, {**cfg, "drop_rate": 0.5}),
+    _check_dropout_off_in_eval(call_checked(_("GPTModel(cfg with drop_rate=0.5)"), cls, {**cfg, "drop_rate": 0.5}),
                                ids, "GPTModel")
     torch.manual_seed(62)
     student = call_checked("GPTModel(cfg)", cls, cfg).eval()
@@ -755,17 +773,19 @@ def check_gpt_model(cls):
     full = torch.randint(0, cfg["vocab_size"], (1, cfg["context_length"]), generator=seeded(64))
     with torch.no_grad():
         for x in (ids, full):
-            out = call_checked(f"GPTModel.forward on ids of shape {tuple(x.shape)}", student, x)
+            out = call_checked(_("GPTModel.forward on ids of shape {shape}").format(shape=tuple(x.shape)), student, x)
             expected = reference(x)
             if not close(out, expected):
                 names = ["no_pos", "no_final_norm", "softmax_out"]
                 if int(x.max()) < cfg["context_length"]:
                     names.append("pos_from_ids")
                 variants = {v: (gpt_forward(reference, x, v), HINTS[v]) for v in names}
-                fail_with_diagnosis(f"GPTModel's logits for ids of shape {tuple(x.shape)}", out, expected, variants)
+                fail_with_diagnosis(_("GPTModel's logits for ids of shape {shape}").format(shape=tuple(x.shape)), out,
+                                    expected, variants)
     _check_model_dropout(cls, cfg, ids)
     if not same_seed and not replaced:
-        raise GradingError(f"GPTModel computes the right logits, but {HINTS['order']}")
+        # TRANSLATORS: {hint} is a translated hint in lower case ("the modules are built in a different order ...").
+        raise GradingError(_("GPTModel computes the right logits, but {hint}").format(hint=_(HINTS["order"])))
     if replaced:  # the kv_cache path runs through the blocks, which are graded in their own exercise
         return
     # The kit generates with a kv_cache: the new token's position must start where the cache ends.
@@ -777,11 +797,13 @@ def check_gpt_model(cls):
     try:
         cached = generate(student, prompt, 5, cfg["context_length"], use_cache=True)
     except Exception as exc:  # noqa: BLE001 - the student's forward raised on the cached path
-        raise GradingError(f"GPTModel.forward with a kv_cache raised {type(exc).__name__}: {exc}. "
-                           f"Likely mistake: {HINTS['cache_positions']}") from None
+        # TRANSLATORS: {error_type} is a Python exception name, {error} its message.
+        raised = _("GPTModel.forward with a kv_cache raised {error_type}: {error}.").format(
+            error_type=type(exc).__name__, error=exc)
+        raise _with_hint(GradingError(raised), HINTS["cache_positions"]) from None
     if not torch.equal(cached, generate(student, prompt, 5, cfg["context_length"])):
-        raise GradingError(f"GPTModel gives other tokens with a kv_cache than without. Likely mistake: "
-                           f"{HINTS['cache_positions']}")
+        raise _with_hint(GradingError(_("GPTModel gives other tokens with a kv_cache than without.")),
+                         HINTS["cache_positions"])
 
 
 # --------------------------------------------------------------------------- generation
@@ -801,7 +823,7 @@ class Recorder(nn.Module):
 
 
 def _greedy(model, idx, steps, context_size, crop=True, position=-1, pick=torch.argmax):
-    for _ in range(steps):
+    for _step in range(steps):
         with torch.no_grad():
             logits = model(idx[:, -context_size:] if crop else idx)[:, position, :]
         idx = torch.cat((idx, pick(logits, dim=-1, keepdim=True)), dim=1)
@@ -821,8 +843,10 @@ def _check_greedy_generation(name, call, context_size=6, steps=6):
     prompt = torch.randint(0, TINY["vocab_size"], (2, 4), generator=seeded(67))
     recorder = Recorder(copy.deepcopy(model))  # lent to the student's code, which could change it
     try:
-        out = call_checked(f"{name}(model, idx of shape (2, 4), {steps}, context_size={context_size})", call,
-                           recorder, prompt.clone(), steps, context_size)
+        # TRANSLATORS: a call as the student would write it; {name} is the function's name.
+        what = _("{name}(model, idx of shape (2, 4), {steps}, context_size={context_size})").format(
+            name=name, steps=steps, context_size=context_size)
+        out = call_checked(what, call, recorder, prompt.clone(), steps, context_size)
     except GradingError as err:
         text = str(err)
         shape_error = any(s in text for s in ("same number of dimensions", "Sizes of tensors must match",
@@ -830,22 +854,30 @@ def _check_greedy_generation(name, call, context_size=6, steps=6):
         raise _with_hint(err, HINTS["next_shape"] if shape_error else None) from None
     expected = _greedy(model, prompt, steps, context_size)
     if not isinstance(out, torch.Tensor):
-        raise GradingError(f"{name} should return the ids as a tensor, got {type(out).__name__}.")
+        # TRANSLATORS: {name} is the function's name, {type_name} a Python type name.
+        raise GradingError(_("{name} should return the ids as a tensor, got {type_name}.").format(
+            name=name, type_name=type(out).__name__))
     if out.shape != expected.shape:
         hint = HINTS["next_shape"] if out.shape[0] != 2 or out.shape[1] > expected.shape[1] else None
-        raise _with_hint(GradingError(f"{name} returned ids of shape {tuple(out.shape)}, expected "
-                                      f"{tuple(expected.shape)} (the prompt plus {steps} new ids)."), hint)
+        message = _("{name} returned ids of shape {shape}, expected {expected_shape} (the prompt plus {steps} new "
+                    "ids).").format(name=name, shape=tuple(out.shape), expected_shape=tuple(expected.shape),
+                                    steps=steps)
+        raise _with_hint(GradingError(message), hint)
     if max(recorder.lengths, default=0) > context_size:
-        raise GradingError(f"{name} fed the model {max(recorder.lengths)} tokens with context_size={context_size}. "
-                           f"Likely mistake: {HINTS['no_crop']}")
+        # TRANSLATORS: {longest} is the largest number of tokens the model was given at once.
+        message = _("{name} fed the model {longest} tokens with context_size={context_size}.").format(
+            name=name, longest=max(recorder.lengths), context_size=context_size)
+        raise _with_hint(GradingError(message), HINTS["no_crop"])
     if not torch.equal(out, expected):
         variants = {"first_position": _greedy(model, prompt, steps, context_size, position=0),
                     "argmin": _greedy(model, prompt, steps, context_size, pick=torch.argmin)}
         hint = next((HINTS[k] for k, v in variants.items() if torch.equal(out, v)), None)
         if not torch.equal(out[:, :4], prompt):
-            hint = "the prompt must stay at the start of the returned ids; append the new ids after it."
-        raise _with_hint(GradingError(f"{name} chose other tokens than greedy decoding: got {out[:, 4:].tolist()}, "
-                                      f"expected {expected[:, 4:].tolist()}."), hint)
+            hint = N_("the prompt must stay at the start of the returned ids; append the new ids after it.")
+        # TRANSLATORS: {got} and {expected} are lists of token ids.
+        message = _("{name} chose other tokens than greedy decoding: got {got}, expected {expected}.").format(
+            name=name, got=out[:, 4:].tolist(), expected=expected[:, 4:].tolist())
+        raise _with_hint(GradingError(message), hint)
 
 
 def check_generate_text_simple(fn):
@@ -881,7 +913,8 @@ def _tv(p, q) -> float:
 
 
 def _diagnose_sampling(freq, logits, temperature, top_k, batch_rows=None):
-    """The hint of the wrong distribution closest to the observed frequencies, if one is close."""
+    """The hint (English, translated where shown) of the wrong distribution closest to the observed
+    frequencies, if one is close."""
     vocab = logits.numel()
     candidates = {
         "temperature_times": _top_k_probs(logits * temperature * temperature, top_k, temperature),
@@ -914,25 +947,31 @@ def check_next_token(fn):
     logits = torch.randn(5, vocab, generator=seeded(68)) * 2
     for kwargs in ({}, {"temperature": 0.0}, {"temperature": 0.0, "top_k": 3}):
         try:
-            out = call_checked(f"next_token(logits of shape (5, 8), {kwargs})", fn, logits.clone(), **kwargs)
+            # TRANSLATORS: a call as the student would write it; {kwargs} is a dict of keyword arguments.
+            what = _("next_token(logits of shape (5, 8), {kwargs})").format(kwargs=kwargs)
+            out = call_checked(what, fn, logits.clone(), **kwargs)
         except GradingError as err:
             rows_hint = "top_k" in kwargs and ("size of tensor" in str(err) or "must match" in str(err))
             raise _with_hint(err, HINTS["top_k_rows"] if rows_hint else None) from None
         expected = reference(logits, **kwargs)
         if not isinstance(out, torch.Tensor) or out.shape != expected.shape:
             shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-            raise GradingError(f"next_token returned {shape}, expected shape (batch, 1) = (5, 1). "
-                               f"Likely mistake: {HINTS['next_shape']}")
+            # TRANSLATORS: {shape} is a shape or a Python type name.
+            message = _("next_token returned {shape}, expected shape (batch, 1) = (5, 1).").format(shape=shape)
+            raise _with_hint(GradingError(message), HINTS["next_shape"])
         if not torch.equal(out, expected):
-            raise GradingError(f"With temperature 0 next_token should return the argmax of each row; got "
-                               f"{out.flatten().tolist()}, expected {expected.flatten().tolist()}.")
+            # TRANSLATORS: {got} and {expected} are lists of token ids.
+            raise GradingError(_("With temperature 0 next_token should return the argmax of each row; got {got}, "
+                                 "expected {expected}.").format(got=out.flatten().tolist(),
+                                                                expected=expected.flatten().tolist()))
     # Sampling: two different rows, each repeated, so frequencies estimate each row's distribution.
     rows = torch.randn(2, vocab, generator=seeded(69)) * 1.5
     n = 6000
     batch = rows.repeat_interleave(n, dim=0)  # (2n, vocab)
     for temperature, top_k in SAMPLING_CASES:
         torch.manual_seed(70)
-        what = f"next_token(logits of shape {tuple(batch.shape)}, temperature={temperature}, top_k={top_k})"
+        what = _("next_token(logits of shape {shape}, temperature={temperature}, top_k={top_k})").format(
+            shape=tuple(batch.shape), temperature=temperature, top_k=top_k)
         try:
             out = call_checked(what, fn, batch.clone(), temperature=temperature, top_k=top_k)
         except GradingError as err:
@@ -940,7 +979,9 @@ def check_next_token(fn):
             raise _with_hint(err, HINTS["top_k_rows"] if rows_hint else None) from None
         if not isinstance(out, torch.Tensor) or out.shape != (2 * n, 1):
             shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-            raise GradingError(f"{what} returned {shape}, expected (batch, 1). Likely mistake: {HINTS['next_shape']}")
+            # TRANSLATORS: {what} describes the call; {shape} is a shape or a Python type name.
+            message = _("{what} returned {shape}, expected (batch, 1).").format(what=what, shape=shape)
+            raise _with_hint(GradingError(message), HINTS["next_shape"])
         for r in range(2):
             freq = _frequencies(out[r * n:(r + 1) * n], vocab)
             expected = _top_k_probs(rows[r], top_k, temperature)
@@ -948,10 +989,13 @@ def check_next_token(fn):
                 hint = _diagnose_sampling(freq, rows[r], temperature, top_k, (rows, torch.tensor([n, n]).float()))
                 if hint is None and r == 1 and top_k is not None:
                     hint = HINTS["top_k_rows"]
-                detail = (f"{what}: the sampled ids do not follow softmax(logits / temperature) over the top-k logits "
-                          f"(row {r}: frequencies {[round(v, 2) for v in freq.tolist()]}, expected "
-                          f"{[round(v, 2) for v in expected.tolist()]}).")
-                raise GradingError(f"{detail} Likely mistake: {hint}" if hint else detail)
+                # TRANSLATORS: {what} describes the call; {row} is a row number; {frequencies} and {expected} are
+                # lists of probabilities.
+                detail = _("{what}: the sampled ids do not follow softmax(logits / temperature) over the top-k logits "
+                           "(row {row}: frequencies {frequencies}, expected {expected}).").format(
+                               what=what, row=r, frequencies=[round(v, 2) for v in freq.tolist()],
+                               expected=[round(v, 2) for v in expected.tolist()])
+                raise _with_hint(GradingError(detail), hint)
 
 
 # ---- generate
@@ -1026,10 +1070,17 @@ class BigramWithCacheInterface(nn.Module):
         return self.table(idx)  # (B, T, vocab)
 
 
+def _generate_call(temperature, top_k, rows, steps) -> str:
+    """How a sampling call of generate is named in messages."""
+    # TRANSLATORS: a call of the student's generate, then how many rows and new tokens it was asked for.
+    return _("generate(..., temperature={temperature}, top_k={top_k}) for {rows} row(s), {steps} new token(s)").format(
+        temperature=temperature, top_k=top_k, rows=rows, steps=steps)
+
+
 def _sample(fn, logits, temperature, top_k, rows, steps):
     """``fn``'s ids sampled from a model whose distribution never changes (the prompt is one 0 per row)."""
     prompt = torch.zeros(rows, 1, dtype=torch.long)
-    what = f"generate(..., temperature={temperature}, top_k={top_k}) for {rows} row(s), {steps} new token(s)"
+    what = _generate_call(temperature, top_k, rows, steps)
     if steps == 1:  # one call of the model: the grader answers it
         return what, call_checked(what, fn, FixedLogits(logits), prompt, steps, 1, temperature=temperature,
                                   top_k=top_k), steps
@@ -1038,14 +1089,17 @@ def _sample(fn, logits, temperature, top_k, rows, steps):
         return what, fn(model, prompt, steps, 1, temperature=temperature, top_k=top_k), steps
     except TypeError as exc:
         if "kv_cache" not in str(exc):
-            raise GradingError(f"{what} raised TypeError: {exc}") from exc
+            # TRANSLATORS: {what} describes the call; {error} is the exception's message.
+            raise GradingError(_("{what} raised TypeError: {error}").format(what=what, error=exc)) from exc
     except Exception as exc:  # noqa: BLE001 - the student's code raised: a failed check
-        raise GradingError(f"{what} raised {type(exc).__name__}: {exc}") from exc
+        # TRANSLATORS: {what} describes the call; {error_type} is a Python exception name, {error} its message.
+        raise GradingError(_("{what} raised {error_type}: {error}").format(
+            what=what, error_type=type(exc).__name__, error=exc)) from exc
     # generate passes kv_cache=None to the model, which the table does not take: fewer steps, with a model
     # that does (every step asks the grader).
     steps = 400
     torch.manual_seed(72)
-    what = f"generate(..., temperature={temperature}, top_k={top_k}) for {rows} row(s), {steps} new token(s)"
+    what = _generate_call(temperature, top_k, rows, steps)
     out = call_checked(what, fn, FixedLogits(logits), prompt, steps, 1, temperature=temperature, top_k=top_k)
     return what, out, steps
 
@@ -1061,15 +1115,17 @@ def _check_batched_eos(fn):
     # The counter counts on from each row's last id: rows ending in 3 and in 5 draw eos 7 at different
     # steps (nobody stops); rows both ending in 3 draw it together (everybody stops).
     for prompt in (torch.tensor([[2, 3], [4, 5]]), torch.tensor([[2, 3], [0, 3]])):
-        what = f"generate(counter model, {prompt.tolist()}, 8, 4, eos_id=7)"
+        # TRANSLATORS: a call of the student's generate with a toy model; {prompt} is a list of token ids.
+        what = _("generate(counter model, {prompt}, 8, 4, eos_id=7)").format(prompt=prompt.tolist())
         try:
             out = fn(Counter(), prompt.clone(), 8, 4, eos_id=7)
         except RuntimeError as exc:
             if "ambiguous" in str(exc):
                 return  # the book's one-row stop
-            raise GradingError(f"{what} raised RuntimeError: {exc}") from exc
+            raise GradingError(_("{what} raised RuntimeError: {error}").format(what=what, error=exc)) from exc
         except Exception as exc:  # noqa: BLE001 - the student's code raised: a failed check
-            raise GradingError(f"{what} raised {type(exc).__name__}: {exc}") from exc
+            raise GradingError(_("{what} raised {error_type}: {error}").format(
+                what=what, error_type=type(exc).__name__, error=exc)) from exc
         expected = reference(Counter(), prompt, 8, 4, eos_id=7)
         if isinstance(out, torch.Tensor) and torch.equal(out, expected):
             continue
@@ -1078,8 +1134,10 @@ def _check_batched_eos(fn):
         if isinstance(out, torch.Tensor) and out.dim() == 2 and out.shape[1] < expected.shape[1]:
             steps = out.shape[1] - prompt.shape[1]  # where it stopped: when the first row or any row drew 7
             hint = HINTS["eos_first_row"] if int(prompt[0, -1]) + steps + 1 == 7 else HINTS["eos_any_row"]
-        raise _with_hint(GradingError(f"{what} with a batch of two rows returned {got}, expected "
-                                      f"{expected.tolist()}."), hint)
+        # TRANSLATORS: {got} is a list of token ids or a Python type name; {expected} a list of token ids.
+        message = _("{what} with a batch of two rows returned {got}, expected {expected}.").format(
+            what=what, got=got, expected=expected.tolist())
+        raise _with_hint(GradingError(message), hint)
 
 
 def check_generate(fn):
@@ -1089,8 +1147,8 @@ def check_generate(fn):
     _check_greedy_generation("generate", fn)
     # eos: the counter model counts 3, 4, 5, ...; with eos_id=7 generation stops before appending 7.
     prompt = torch.tensor([[2, 3]])
-    out = call_checked("generate(counter model, [[2, 3]], 8, 4, eos_id=7)", fn, Counter(), prompt.clone(), 8, 4,
-                       eos_id=7)
+    out = call_checked(_("generate(counter model, {prompt}, 8, 4, eos_id=7)").format(prompt=prompt.tolist()), fn,
+                       Counter(), prompt.clone(), 8, 4, eos_id=7)
     expected = reference(Counter(), prompt, 8, 4, eos_id=7)
     if not torch.equal(out, expected):
         hint = None
@@ -1099,8 +1157,10 @@ def check_generate(fn):
                 hint = HINTS["eos_appended"]
             elif out.shape[1] == prompt.shape[1] + 8:
                 hint = HINTS["eos_ignored"]
-        raise _with_hint(GradingError(f"generate with eos_id=7 returned {out.tolist()}, expected {expected.tolist()}."),
-                         hint)
+        # TRANSLATORS: {got} and {expected} are lists of token ids.
+        message = _("generate with eos_id=7 returned {got}, expected {expected}.").format(
+            got=out.tolist(), expected=expected.tolist())
+        raise _with_hint(GradingError(message), hint)
     _check_batched_eos(fn)
     # Sampling from a model whose distribution never changes: with temperature only, one step for a
     # batch of many rows; with top-k, many steps for one row (the book's top-k handles batch 1 only).
@@ -1111,16 +1171,19 @@ def check_generate(fn):
         what, out, steps = _sample(fn, logits, temperature, top_k, rows, steps)
         if not isinstance(out, torch.Tensor) or out.shape != (rows, 1 + steps):
             shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-            raise GradingError(f"{what} returned {shape}, expected {(rows, 1 + steps)}.")
+            raise GradingError(_("{what} returned {shape}, expected {expected_shape}.").format(
+                what=what, shape=shape, expected_shape=(rows, 1 + steps)))
         freq = _frequencies(out[:, 1:], vocab)
         expected = _top_k_probs(logits, top_k, temperature)
         if _tv(freq, expected) > 0.05:
             hint = _diagnose_sampling(freq, logits, temperature, top_k)
             if hint == HINTS["greedy_only"]:
                 hint = HINTS["not_forwarded"]
-            detail = (f"{what}: the sampled ids do not follow the expected distribution (frequencies "
-                      f"{[round(v, 2) for v in freq.tolist()]}, expected {[round(v, 2) for v in expected.tolist()]}).")
-            raise GradingError(f"{detail} Likely mistake: {hint}" if hint else detail)
+            # TRANSLATORS: {what} describes the call; {frequencies} and {expected} are lists of probabilities.
+            detail = _("{what}: the sampled ids do not follow the expected distribution (frequencies {frequencies}, "
+                       "expected {expected}).").format(what=what, frequencies=[round(v, 2) for v in freq.tolist()],
+                                                       expected=[round(v, 2) for v in expected.tolist()])
+            raise _with_hint(GradingError(detail), hint)
     if "use_cache" in inspect.signature(fn).parameters:
         model = BigramWithCacheInterface(TINY["vocab_size"], seed=73).eval()
         prompt = torch.randint(0, TINY["vocab_size"], (2, 3), generator=seeded(74))
@@ -1128,6 +1191,6 @@ def check_generate(fn):
         cached = call_checked("generate(model, idx, 6, 5, use_cache=True)", fn, model, prompt.clone(), 6, 5,
                               use_cache=True)
         if not torch.equal(plain, cached):
-            raise GradingError("generate gives other ids with use_cache=True than without; keep the given cache lines "
-                               "and compute idx_next from logits[:, -1, :] in both cases.")
+            raise GradingError(_("generate gives other ids with use_cache=True than without; keep the given cache "
+                                 "lines and compute idx_next from logits[:, -1, :] in both cases."))
 
