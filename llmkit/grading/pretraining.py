@@ -33,85 +33,87 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from llmkit.i18n.runtime import N_, _
+
 from . import (GradingError, _salted, assert_defined_in_notebook, call_checked, close, first_difference,
-               max_diff)
+               max_diff, with_hint)
 from .remote import is_remote
 
 TINY = {"vocab_size": 50, "context_length": 16, "emb_dim": 16, "n_heads": 2, "n_layers": 1, "drop_rate": 0.0,
         "qkv_bias": False}
 
 HINTS = {
-    "no_flatten": "cross_entropy wants logits of shape (N, vocab) and targets of shape (N,): flatten both over "
-                  "(batch, tokens) with logits.flatten(0, 1) and target_batch.flatten().",
-    "inputs_as_targets": "the loss compares the logits with input_batch; compare them with target_batch "
-                         "(the inputs shifted by one), so each position predicts the next token.",
-    "double_shift": "the targets are shifted twice: target_batch is already the inputs shifted by one, so compare "
-                    "the logits at every position with target_batch as it is.",
-    "sum": "the loss is summed; cross_entropy's default reduction='mean' gives the average over all positions.",
-    "last_only": "only the last position is scored; the loss covers every position of every sequence.",
-    "softmax_first": "softmax is applied before cross_entropy, which applies log-softmax itself: pass the raw logits.",
-    "flatten_order": "logits and targets are flattened in different orders; flatten both the same way: "
-                     "logits.flatten(0, 1) and target_batch.flatten().",
-    "item": "return the loss tensor, not loss.item(): train_model_simple calls loss.backward() on it.",
-    "not_scalar": "return one number, the mean over all positions (cross_entropy's default reduction).",
-    "no_graph": "the loss has no gradient graph: calc_loss_batch must not run under torch.no_grad() "
-                "(evaluate_model does that) nor detach the loss.",
-    "mode_changed": "calc_loss_batch changes the model's mode; leave model.train()/model.eval() to the callers.",
+    "no_flatten": N_("cross_entropy wants logits of shape (N, vocab) and targets of shape (N,): flatten both over "
+                     "(batch, tokens) with logits.flatten(0, 1) and target_batch.flatten()."),
+    "inputs_as_targets": N_("the loss compares the logits with input_batch; compare them with target_batch "
+                            "(the inputs shifted by one), so each position predicts the next token."),
+    "double_shift": N_("the targets are shifted twice: target_batch is already the inputs shifted by one, so compare "
+                       "the logits at every position with target_batch as it is."),
+    "sum": N_("the loss is summed; cross_entropy's default reduction='mean' gives the average over all positions."),
+    "last_only": N_("only the last position is scored; the loss covers every position of every sequence."),
+    "softmax_first": N_("softmax is applied before cross_entropy, which applies log-softmax itself: pass the raw logits."),
+    "flatten_order": N_("logits and targets are flattened in different orders; flatten both the same way: "
+                        "logits.flatten(0, 1) and target_batch.flatten()."),
+    "item": N_("return the loss tensor, not loss.item(): train_model_simple calls loss.backward() on it."),
+    "not_scalar": N_("return one number, the mean over all positions (cross_entropy's default reduction)."),
+    "no_graph": N_("the loss has no gradient graph: calc_loss_batch must not run under torch.no_grad() "
+                   "(evaluate_model does that) nor detach the loss."),
+    "mode_changed": N_("calc_loss_batch changes the model's mode; leave model.train()/model.eval() to the callers."),
     # calc_loss_loader
-    "ignores_num_batches": "all batches are averaged although num_batches was given: stop after num_batches batches.",
-    "no_break": "every batch is summed although num_batches was given: leave the loop after num_batches batches "
-                "(if i >= num_batches: break), then divide by num_batches.",
-    "divides_by_len": "the sum of num_batches losses is divided by len(data_loader); divide by num_batches, "
-                      "the number of batches actually summed.",
-    "loader_sum": "the batch losses are summed; return their mean (divide by the number of batches).",
-    "one_extra": "one batch too many is summed (off by one): stop when i reaches num_batches "
-                 "(if i < num_batches: ... else: break).",
-    "not_clamped": "num_batches larger than the loader is not reduced to len(data_loader): use "
-                   "min(num_batches, len(data_loader)).",
-    "empty": "an empty loader has no batches: return float('nan') instead of dividing by zero.",
+    "ignores_num_batches": N_("all batches are averaged although num_batches was given: stop after num_batches batches."),
+    "no_break": N_("every batch is summed although num_batches was given: leave the loop after num_batches batches "
+                   "(if i >= num_batches: break), then divide by num_batches."),
+    "divides_by_len": N_("the sum of num_batches losses is divided by len(data_loader); divide by num_batches, "
+                         "the number of batches actually summed."),
+    "loader_sum": N_("the batch losses are summed; return their mean (divide by the number of batches)."),
+    "one_extra": N_("one batch too many is summed (off by one): stop when i reaches num_batches "
+                    "(if i < num_batches: ... else: break)."),
+    "not_clamped": N_("num_batches larger than the loader is not reduced to len(data_loader): use "
+                      "min(num_batches, len(data_loader))."),
+    "empty": N_("an empty loader has no batches: return float('nan') instead of dividing by zero."),
     # evaluate_model
-    "eval_train_mode": "the model is in training mode during evaluation, so dropout is on: call model.eval() "
-                       "before computing the losses (and model.train() afterwards).",
-    "eval_grad": "evaluation records gradient graphs it never uses: compute the losses under torch.no_grad() "
-                 "(faster, and far less memory).",
-    "not_restored": "the model is left in eval mode: call model.train() before returning, training continues "
-                    "after each evaluation.",
-    "swapped": "the two losses are returned in the wrong order: return (train_loss, val_loss).",
-    "ignores_eval_iter": "eval_iter is ignored: pass num_batches=eval_iter to calc_loss_loader for both loaders.",
+    "eval_train_mode": N_("the model is in training mode during evaluation, so dropout is on: call model.eval() "
+                          "before computing the losses (and model.train() afterwards)."),
+    "eval_grad": N_("evaluation records gradient graphs it never uses: compute the losses under torch.no_grad() "
+                    "(faster, and far less memory)."),
+    "not_restored": N_("the model is left in eval mode: call model.train() before returning, training continues "
+                       "after each evaluation."),
+    "swapped": N_("the two losses are returned in the wrong order: return (train_loss, val_loss)."),
+    "ignores_eval_iter": N_("eval_iter is ignored: pass num_batches=eval_iter to calc_loss_loader for both loaders."),
     # train_model_simple
-    "no_zero_grad": "the gradients accumulate across steps: call optimizer.zero_grad() before loss.backward() "
-                    "in every step.",
-    "no_update": "the weights did not change: each step needs loss.backward() then optimizer.step() "
-                 "(and optimizer.zero_grad() before backward, not between backward and step).",
-    "late_first_eval": "the first evaluation comes eval_freq steps late: start global_step at -1 and add 1 "
-                       "after each step, so the losses are recorded after steps 0, eval_freq, 2*eval_freq, ...",
-    "tokens_rows": "tokens_seen counts sequences (input_batch.shape[0]); count tokens: input_batch.numel().",
-    "tokens_cols": "tokens_seen counts one sequence's tokens per step; count the whole batch: input_batch.numel().",
-    "tokens_late": "tokens_seen is updated after the evaluation; add the batch's tokens right after the "
-                   "optimizer step, before evaluating.",
-    "train_in_eval_mode": "training steps run with the model in eval mode (dropout off): call model.train() "
-                          "at the start of each epoch; evaluation switches to eval mode and must switch back.",
+    "no_zero_grad": N_("the gradients accumulate across steps: call optimizer.zero_grad() before loss.backward() "
+                       "in every step."),
+    "no_update": N_("the weights did not change: each step needs loss.backward() then optimizer.step() "
+                    "(and optimizer.zero_grad() before backward, not between backward and step)."),
+    "late_first_eval": N_("the first evaluation comes eval_freq steps late: start global_step at -1 and add 1 "
+                          "after each step, so the losses are recorded after steps 0, eval_freq, 2*eval_freq, ..."),
+    "tokens_rows": N_("tokens_seen counts sequences (input_batch.shape[0]); count tokens: input_batch.numel()."),
+    "tokens_cols": N_("tokens_seen counts one sequence's tokens per step; count the whole batch: input_batch.numel()."),
+    "tokens_late": N_("tokens_seen is updated after the evaluation; add the batch's tokens right after the "
+                      "optimizer step, before evaluating."),
+    "train_in_eval_mode": N_("training steps run with the model in eval mode (dropout off): call model.train() "
+                             "at the start of each epoch; evaluation switches to eval mode and must switch back."),
     # sampling
-    "times_t": "the logits are multiplied by the temperature; divide them: softmax(logits / temperature).",
-    "ignores_t": "the temperature has no effect: divide the logits by it before the softmax.",
-    "probs_over_t": "the probabilities are divided by the temperature after the softmax; scale the logits "
-                    "before it: softmax(logits / temperature).",
-    "fill_zero": "the removed logits are set to 0, which is an ordinary logit that still gets probability; "
-                 "set them to -inf so softmax gives them exactly 0.",
-    "keeps_k_minus_1": "only k-1 logits survive: the k-th largest must stay; mask logits strictly smaller "
-                       "than it (logits < cutoff), not <=.",
-    "smallest": "the k smallest logits are kept; keep the k largest (torch.topk returns the largest by default).",
+    "times_t": N_("the logits are multiplied by the temperature; divide them: softmax(logits / temperature)."),
+    "ignores_t": N_("the temperature has no effect: divide the logits by it before the softmax."),
+    "probs_over_t": N_("the probabilities are divided by the temperature after the softmax; scale the logits "
+                       "before it: softmax(logits / temperature)."),
+    "fill_zero": N_("the removed logits are set to 0, which is an ordinary logit that still gets probability; "
+                    "set them to -inf so softmax gives them exactly 0."),
+    "keeps_k_minus_1": N_("only k-1 logits survive: the k-th largest must stay; mask logits strictly smaller "
+                          "than it (logits < cutoff), not <=."),
+    "smallest": N_("the k smallest logits are kept; keep the k largest (torch.topk returns the largest by default)."),
     # load_weights_into_gpt
-    "not_transposed": "Conv1D weights are stored (in, out); nn.Linear's weight is (out, in): transpose them "
-                      "(w.T) before copying.",
-    "block_index": "checkpoint block i goes into trf_blocks[i].",
-    "qkv_split": "c_attn holds query, key and value side by side on its last axis, in that order: split it in three.",
-    "gamma_beta": "in a LayerNorm, 'g' (gamma) is the scale and 'b' (beta) the shift.",
-    "ln_swapped": "ln_1 is the norm before attention (norm1), ln_2 the one before the feed-forward (norm2).",
-    "head_not_loaded": "GPT-2 ties its output head to the token embedding: copy params['wte'] into out_head.weight "
-                       "too.",
-    "row_threshold": "compare each row with its own k-th largest logit, for (vocab,) and (batch, vocab) "
-                     "logits alike: cutoff = top_logits[..., -1:] keeps the last dimension (shape (..., 1)).",
+    "not_transposed": N_("Conv1D weights are stored (in, out); nn.Linear's weight is (out, in): transpose them "
+                         "(w.T) before copying."),
+    "block_index": N_("checkpoint block i goes into trf_blocks[i]."),
+    "qkv_split": N_("c_attn holds query, key and value side by side on its last axis, in that order: split it in three."),
+    "gamma_beta": N_("in a LayerNorm, 'g' (gamma) is the scale and 'b' (beta) the shift."),
+    "ln_swapped": N_("ln_1 is the norm before attention (norm1), ln_2 the one before the feed-forward (norm2)."),
+    "head_not_loaded": N_("GPT-2 ties its output head to the token embedding: copy params['wte'] into out_head.weight "
+                          "too."),
+    "row_threshold": N_("compare each row with its own k-th largest logit, for (vocab,) and (batch, vocab) "
+                        "logits alike: cutoff = top_logits[..., -1:] keeps the last dimension (shape (..., 1))."),
 }
 
 
@@ -196,7 +198,7 @@ def _session():
 
     session = current_session.get()
     if session is None:
-        raise GradingError("this check needs the grader's connection to the student's kernel")
+        raise GradingError(_("this check needs the grader's connection to the student's kernel"))
     return session
 
 
@@ -272,7 +274,9 @@ def _as_float(value, what):
         return float(value.detach())
     if isinstance(value, (int, float, np.floating)):
         return float(value)
-    raise GradingError(f"{what} should be a number, got {type(value).__name__}.")
+    # TRANSLATORS: {what} names the value checked; {type_name} is a Python type name.
+    raise GradingError(_("{what} should be a number, got {type_name}.").format(
+        what=what, type_name=type(value).__name__))
 
 
 def _same(a: float, b: float) -> bool:
@@ -284,10 +288,17 @@ def _same(a: float, b: float) -> bool:
 def _name_number(what: str, got: float, expected: float, variants: dict[str, float]) -> None:
     if _same(got, expected):
         return
+    # TRANSLATORS: {what} names the number checked (a loss); {got} and {expected} are numbers.
+    message = _("{what} is {got:.6g}, expected {expected:.6g}.").format(what=what, got=got, expected=expected)
     for key, value in variants.items():
         if _same(got, value):
-            raise GradingError(f"{what} is {got:.6g}, expected {expected:.6g}. Likely mistake: {HINTS[key]}")
-    raise GradingError(f"{what} is {got:.6g}, expected {expected:.6g}.")
+            raise _with_hint(message, HINTS[key])
+    raise GradingError(message)
+
+
+def _with_hint(message: str, hint: str | None) -> GradingError:
+    """A translated message followed by the hint (an English HINTS text, translated by ``with_hint``), if any."""
+    return GradingError(with_hint(message, hint))
 
 
 class _Recorder:
@@ -357,20 +368,24 @@ def _check_calc_loss_batch(fn):
     try:
         out = fn(x, y, model, "cpu")
     except Exception as exc:
-        hint = _shape_error_hint(exc)
-        detail = f"calc_loss_batch raised {type(exc).__name__}: {exc}"
-        raise GradingError(f"{detail} Likely mistake: {hint}" if hint else detail) from exc
+        # TRANSLATORS: {error_type} is a Python exception name, {error} its message.
+        detail = _("calc_loss_batch raised {error_type}: {error}").format(error_type=type(exc).__name__, error=exc)
+        raise _with_hint(detail, _shape_error_hint(exc)) from exc
     if not model.training:
-        raise GradingError(f"calc_loss_batch left the model in eval mode. Likely mistake: {HINTS['mode_changed']}")
+        raise _with_hint(_("calc_loss_batch left the model in eval mode."), HINTS["mode_changed"])
     if isinstance(out, (float, int)):
-        raise GradingError(f"calc_loss_batch returned a Python {type(out).__name__}. Likely mistake: {HINTS['item']}")
+        # TRANSLATORS: {type_name} is a Python type name (float, int).
+        raise _with_hint(_("calc_loss_batch returned a Python {type_name}.").format(type_name=type(out).__name__),
+                         HINTS["item"])
     if not isinstance(out, torch.Tensor):
-        raise GradingError(f"calc_loss_batch should return a tensor, got {type(out).__name__}.")
+        raise GradingError(_("calc_loss_batch should return a tensor, got {type_name}.").format(
+            type_name=type(out).__name__))
     if out.dim() != 0:
-        raise GradingError(f"calc_loss_batch returned shape {tuple(out.shape)}. Likely mistake: {HINTS['not_scalar']}")
-    _name_number("calc_loss_batch", _as_float(out, "calc_loss_batch's loss"), expected, variants)
+        raise _with_hint(_("calc_loss_batch returned shape {shape}.").format(shape=tuple(out.shape)),
+                         HINTS["not_scalar"])
+    _name_number("calc_loss_batch", _as_float(out, _("calc_loss_batch's loss")), expected, variants)
     if not out.requires_grad:
-        raise GradingError(f"calc_loss_batch's loss cannot be backpropagated. Likely mistake: {HINTS['no_graph']}")
+        raise _with_hint(_("calc_loss_batch's loss cannot be backpropagated."), HINTS["no_graph"])
 
 
 @single_threaded
@@ -406,7 +421,9 @@ def _check_calc_loss_loader(fn, isolated=False):
         elif num_batches is not None:  # the loop never stops early, but the sum is divided by num_batches
             variants["no_break"] = sum(losses) / num_batches
         variants = {k: v for k, v in variants.items() if not _same(v, expected)}
-        what = f"calc_loss_loader(loader of {n} batches, num_batches={num_batches})"
+        # TRANSLATORS: a call of the student's calc_loss_loader; {count} is how many batches the loader holds.
+        what = _("calc_loss_loader(loader of {count} batches, num_batches={num_batches})").format(
+            count=n, num_batches=num_batches)
         with torch.no_grad():
             got = call_checked(what, fn, loader, model, "cpu", num_batches=num_batches)
         _name_number(what, _as_float(got, what), expected, variants)
@@ -416,13 +433,14 @@ def _check_calc_loss_loader(fn, isolated=False):
         with torch.no_grad():
             got = fn(empty, model, "cpu")
     except ZeroDivisionError:
-        raise GradingError(f"calc_loss_loader raised ZeroDivisionError on an empty loader. Likely mistake: "
-                           f"{HINTS['empty']}") from None
+        raise _with_hint(_("calc_loss_loader raised ZeroDivisionError on an empty loader."), HINTS["empty"]) from None
     except Exception as exc:
-        raise GradingError(f"calc_loss_loader on an empty loader raised {type(exc).__name__}: {exc}") from exc
-    got = _as_float(got, "calc_loss_loader on an empty loader")
+        # TRANSLATORS: {error_type} is a Python exception name, {error} its message.
+        raise GradingError(_("calc_loss_loader on an empty loader raised {error_type}: {error}").format(
+            error_type=type(exc).__name__, error=exc)) from exc
+    got = _as_float(got, _("calc_loss_loader on an empty loader"))
     if not math.isnan(got):
-        raise GradingError(f"calc_loss_loader on an empty loader returned {got}. Likely mistake: {HINTS['empty']}")
+        raise _with_hint(_("calc_loss_loader on an empty loader returned {got}.").format(got=got), HINTS["empty"])
 
 
 @single_threaded
@@ -452,22 +470,28 @@ def _check_evaluate_model(fn, isolated=False):
     finally:
         recorder.remove()
     if not isinstance(result, (tuple, list)) or len(result) != 2:
-        raise GradingError(f"evaluate_model should return (train_loss, val_loss), got {type(result).__name__}.")
-    got = [_as_float(v, "evaluate_model's loss") for v in result]
+        # TRANSLATORS: {type_name} is a Python type name.
+        raise GradingError(_("evaluate_model should return (train_loss, val_loss), got {type_name}.").format(
+            type_name=type(result).__name__))
+    got = [_as_float(v, _("evaluate_model's loss")) for v in result]
     if not recorder.calls:
-        raise GradingError("evaluate_model never ran the model; compute both losses with calc_loss_loader.")
-    if any(training for training, _ in recorder.calls):
-        raise GradingError(f"evaluate_model ran the model in training mode. Likely mistake: {HINTS['eval_train_mode']}")
-    if any(grad for _, grad in recorder.calls):
-        raise GradingError(f"evaluate_model ran the model with gradients on. Likely mistake: {HINTS['eval_grad']}")
+        raise GradingError(_("evaluate_model never ran the model; compute both losses with calc_loss_loader."))
+    if any(training for training, _grad in recorder.calls):
+        raise _with_hint(_("evaluate_model ran the model in training mode."), HINTS["eval_train_mode"])
+    if any(grad for _training, grad in recorder.calls):
+        raise _with_hint(_("evaluate_model ran the model with gradients on."), HINTS["eval_grad"])
     if not model.training:
-        raise GradingError(f"after evaluate_model the model is in eval mode. Likely mistake: {HINTS['not_restored']}")
-    for i, what in enumerate(("train loss", "validation loss")):
+        raise _with_hint(_("after evaluate_model the model is in eval mode."), HINTS["not_restored"])
+    # Each loss is named whole ("evaluate_model's train loss"), so a translation can order the words freely.
+    names = (N_("evaluate_model's train loss"), N_("evaluate_model's validation loss"))
+    others = (N_("evaluate_model's train loss is the other split's."),
+              N_("evaluate_model's validation loss is the other split's."))
+    for i in range(2):
         if _same(got[i], expected[i]):
             continue
         if _same(got[i], expected[1 - i]):
-            raise GradingError(f"evaluate_model's {what} is the other split's. Likely mistake: {HINTS['swapped']}")
-        _name_number(f"evaluate_model's {what}", got[i], expected[i], {"ignores_eval_iter": everything[i]})
+            raise _with_hint(_(others[i]), HINTS["swapped"])
+        _name_number(_(names[i]), got[i], expected[i], {"ignores_eval_iter": everything[i]})
 
 
 @single_threaded
@@ -536,7 +560,7 @@ def _book_loop(zero_grad=True, first_step=-1, tokens="numel", tokens_late=False)
     model, train_loader, val_loader, optimizer = _train_setup()
     train_losses, val_losses, seen = [], [], []
     tokens_seen, step = 0, first_step
-    for _ in range(TRAIN_ARGS["num_epochs"]):
+    for _epoch in range(TRAIN_ARGS["num_epochs"]):
         model.train()
         for x, y in train_loader:
             if zero_grad:
@@ -576,37 +600,46 @@ def _check_train_model_simple(fn, isolated=False):
     finally:
         recorder.remove()
     if not isinstance(result, (tuple, list)) or len(result) != 3:
-        raise GradingError("train_model_simple should return (train_losses, val_losses, track_tokens_seen), "
-                           f"got {type(result).__name__}.")
+        # TRANSLATORS: {type_name} is a Python type name.
+        raise GradingError(_("train_model_simple should return (train_losses, val_losses, track_tokens_seen), "
+                             "got {type_name}.").format(type_name=type(result).__name__))
     try:
         train_losses, val_losses, seen = ([float(v) for v in part] for part in result)
     except (TypeError, ValueError):
-        raise GradingError("train_model_simple should return three lists of numbers.") from None
+        raise GradingError(_("train_model_simple should return three lists of numbers.")) from None
     if any(not training for training, grad in recorder.calls if grad):
-        raise GradingError(f"train_model_simple trained with the model in eval mode. Likely mistake: "
-                           f"{HINTS['train_in_eval_mode']}")
+        raise _with_hint(_("train_model_simple trained with the model in eval mode."), HINTS["train_in_eval_mode"])
     after = _weights(model)
     if all(torch.equal(before[k], after[k]) for k in before):
-        raise GradingError(f"train_model_simple did not change the model. Likely mistake: {HINTS['no_update']}")
+        raise _with_hint(_("train_model_simple did not change the model."), HINTS["no_update"])
     expected = _book_loop()
-    what = (f"train_model_simple with {len(train_loader)} batches per epoch, num_epochs=2, eval_freq=3, "
-            f"eval_iter=2")
+    # TRANSLATORS: {count} is the number of batches in each epoch.
+    what = _("train_model_simple with {count} batches per epoch, num_epochs=2, eval_freq=3, eval_iter=2").format(
+        count=len(train_loader))
     if not _lists_match(seen, expected[2]):
+        # TRANSLATORS: {what} describes the call; {got} and {expected} are lists of token counts.
+        differs = _("{what}: track_tokens_seen is {got}, expected {expected}.").format(
+            what=what, got=seen, expected=expected[2])
         for key, kw in (("tokens_rows", {"tokens": "rows"}), ("tokens_cols", {"tokens": "cols"}),
                         ("tokens_late", {"tokens_late": True}), ("late_first_eval", {"first_step": 0})):
             if _lists_match(seen, _book_loop(**kw)[2]):
-                raise GradingError(f"{what}: track_tokens_seen is {seen}, expected {expected[2]}. "
-                                   f"Likely mistake: {HINTS[key]}")
-        raise GradingError(f"{what}: track_tokens_seen is {seen}, expected {expected[2]} (the tokens trained on "
-                           "so far, recorded at each evaluation after steps 0, eval_freq, 2*eval_freq, ...).")
+                raise _with_hint(differs, HINTS[key])
+        raise GradingError(_("{what}: track_tokens_seen is {got}, expected {expected} (the tokens trained on so far, "
+                             "recorded at each evaluation after steps 0, eval_freq, 2*eval_freq, ...).").format(
+                                 what=what, got=seen, expected=expected[2]))
     for got, exp, name in ((train_losses, expected[0], "train_losses"), (val_losses, expected[1], "val_losses")):
         if _lists_match(got, exp):
             continue
         for key, kw in (("no_zero_grad", {"zero_grad": False}), ("late_first_eval", {"first_step": 0})):
             if _lists_match(got, _book_loop(**kw)[0 if name == "train_losses" else 1]):
-                raise GradingError(f"{what}: {name} differ from the book's loop. Likely mistake: {HINTS[key]}")
+                # TRANSLATORS: {name} is a variable name (train_losses or val_losses).
+                raise _with_hint(_("{what}: {name} differ from the book's loop.").format(what=what, name=name),
+                                 HINTS[key])
         shown = ", ".join(f"{v:.4f}" for v in got)
-        raise GradingError(f"{what}: {name} are [{shown}], expected [{', '.join(f'{v:.4f}' for v in exp)}].")
+        wanted = ", ".join(f"{v:.4f}" for v in exp)
+        # TRANSLATORS: {name} is a variable name; {shown} and {wanted} are comma-separated losses.
+        raise GradingError(_("{what}: {name} are [{shown}], expected [{wanted}].").format(
+            what=what, name=name, shown=shown, wanted=wanted))
 
 
 @single_threaded
@@ -629,16 +662,21 @@ BOOK_LOGITS = torch.tensor([4.51, 0.89, -1.90, 6.75, 1.63, -1.62, -1.89, 6.28, 1
 
 def _compare_tensor(what, got, expected, variants: dict[str, torch.Tensor]):
     if not isinstance(got, torch.Tensor):
-        raise GradingError(f"{what} should return a tensor, got {type(got).__name__}.")
+        # TRANSLATORS: {what} describes the call; {type_name} is a Python type name.
+        raise GradingError(_("{what} should return a tensor, got {type_name}.").format(
+            what=what, type_name=type(got).__name__))
     if close(got, expected):
         return
     for key, value in variants.items():
         if close(got, value):
-            raise GradingError(f"{what} differs from the reference. Likely mistake: {HINTS[key]}")
+            raise _with_hint(_("{what} differs from the reference.").format(what=what), HINTS[key])
     if got.shape != expected.shape:
-        raise GradingError(f"{what} has shape {tuple(got.shape)}, expected {tuple(expected.shape)}.")
-    raise GradingError(f"{what} differs from the reference {first_difference(got, expected)} "
-                       f"(largest difference {max_diff(got, expected):.3g}).")
+        raise GradingError(_("{what} has shape {shape}, expected {expected_shape}.").format(
+            what=what, shape=tuple(got.shape), expected_shape=tuple(expected.shape)))
+    # TRANSLATORS: {where} says where the tensors first differ ("at index (0, 3): got 0.1, expected 0.2");
+    # {largest} is a number.
+    raise GradingError(_("{what} differs from the reference {where} (largest difference {largest:.3g}).").format(
+        what=what, where=first_difference(got, expected), largest=max_diff(got, expected)))
 
 
 @single_threaded
@@ -650,7 +688,9 @@ def check_softmax_with_temperature(fn):
     cases = [BOOK_LOGITS, torch.randn(50, generator=torch.Generator().manual_seed(60)) * 3]
     for logits in cases:
         for temperature in (1.0, 0.1, 5.0, 2.5):
-            what = f"softmax_with_temperature(logits of {logits.numel()}, temperature={temperature})"
+            # TRANSLATORS: a call of the student's function; {count} is how many logits it is given.
+            what = _("softmax_with_temperature(logits of {count}, temperature={temperature})").format(
+                count=logits.numel(), temperature=temperature)
             got = call_checked(what, fn, logits.clone(), temperature)
             expected = softmax_with_temperature(logits, temperature)
             plain = torch.softmax(logits, dim=-1)
@@ -669,14 +709,16 @@ def check_top_k_filter(fn):
     cases = [(BOOK_LOGITS, 3), (torch.randn(4, 50, generator=g), 5), (torch.randn(3, 50, generator=g), 1),
              (torch.randn(2, 50, generator=g), 50)]
     for logits, k in cases:
-        what = f"top_k_filter(logits of shape {tuple(logits.shape)}, top_k={k})"
+        what = _("top_k_filter(logits of shape {shape}, top_k={top_k})").format(shape=tuple(logits.shape), top_k=k)
         try:
             got = fn(logits.clone(), k)
         except Exception as exc:
             shape_error = "must match the size" in str(exc) or "too many indices" in str(exc)
             hint = HINTS["row_threshold"] if shape_error else None
-            detail = f"{what} raised {type(exc).__name__}: {exc}"
-            raise GradingError(f"{detail} Likely mistake: {hint}" if hint else detail) from exc
+            # TRANSLATORS: {what} describes the call; {error_type} is a Python exception name, {error} its message.
+            detail = _("{what} raised {error_type}: {error}").format(what=what, error_type=type(exc).__name__,
+                                                                      error=exc)
+            raise _with_hint(detail, hint) from exc
         expected = top_k_filter(logits, k)
         cutoff = torch.topk(logits, k, dim=-1).values[..., -1:]
         smallest = torch.topk(logits, k, dim=-1, largest=False).values[..., -1:]
@@ -708,7 +750,9 @@ def fake_openai_params(cfg: dict, seed: int = 0) -> dict:
                 "mlp": {"c_fc": {"w": a(E, 4 * E), "b": a(4 * E)}, "c_proj": {"w": a(4 * E, E), "b": a(E)}},
                 "ln_1": {"g": a(E), "b": a(E)}, "ln_2": {"g": a(E), "b": a(E)}}
 
-    return {"wte": a(V, E), "wpe": a(C, E), "g": a(E), "b": a(E), "blocks": [block() for _ in range(cfg["n_layers"])]}
+    # The blocks are drawn last, after wte, wpe, g and b: the order of draws fixes the arrays.
+    return {"wte": a(V, E), "wpe": a(C, E), "g": a(E), "b": a(E),
+            "blocks": [block() for _layer in range(cfg["n_layers"])]}
 
 
 def _sources(params: dict, E: int) -> dict[str, torch.Tensor]:
@@ -790,7 +834,8 @@ def _check_loaded(student, reference, initial, params, cfg):
     E = cfg["emb_dim"]
     got_sd, exp_sd = dict(student.named_parameters()), dict(reference.named_parameters())
     if set(got_sd) != set(exp_sd):
-        raise GradingError("load_weights_into_gpt changed the model's parameters; copy values into the existing ones.")
+        raise GradingError(_("load_weights_into_gpt changed the model's parameters; copy values into the existing "
+                             "ones."))
     sources, labels = _sources(params, E), _expected_labels(cfg, E)
     for name, expected in exp_sd.items():
         got = got_sd[name].detach()
@@ -798,17 +843,26 @@ def _check_loaded(student, reference, initial, params, cfg):
             continue
         if close(got, initial[name]):
             if name == "out_head.weight":
-                raise GradingError(f"out_head.weight was not loaded. Likely mistake: {HINTS['head_not_loaded']}")
-            raise GradingError(f"{name} was not loaded: it still holds its random initial values "
-                               f"(it should hold {labels.get(name, 'a checkpoint array')}).")
+                raise _with_hint(_("out_head.weight was not loaded."), HINTS["head_not_loaded"])
+            # TRANSLATORS: {name} is a model parameter's name; {source} names a checkpoint array
+            # (params['blocks'][0]['ln_1']['g']) or says "a checkpoint array".
+            raise GradingError(_("{name} was not loaded: it still holds its random initial values "
+                                 "(it should hold {source}).").format(
+                                     name=name, source=labels.get(name) or _("a checkpoint array")))
         holds = next((label for label, t in sources.items() if close(got, t.to(got.dtype))), None)
         if holds is None:
-            raise GradingError(f"{name} differs after loading, {first_difference(got, expected.detach())} "
-                               f"(largest difference {max_diff(got, expected):.3g}); "
-                               f"it should hold {labels.get(name, 'a checkpoint array')}.")
+            # TRANSLATORS: {where} says where the tensors first differ ("first at index (0, 3): got ...");
+            # {largest} is a number; {source} names a checkpoint array.
+            raise GradingError(_("{name} differs after loading, {where} (largest difference {largest:.3g}); "
+                                 "it should hold {source}.").format(
+                                     name=name, where=first_difference(got, expected.detach()),
+                                     largest=max_diff(got, expected),
+                                     source=labels.get(name) or _("a checkpoint array")))
         hint = _load_hint(holds, labels.get(name, ""))
-        message = f"{name} holds {holds}; it should hold {labels.get(name, 'another array')}."
-        raise GradingError(f"{message} Likely mistake: {hint}" if hint else message)
+        # TRANSLATORS: {name} is a model parameter's name; {holds} and {source} name checkpoint arrays.
+        message = _("{name} holds {holds}; it should hold {source}.").format(
+            name=name, holds=holds, source=labels.get(name) or _("another array"))
+        raise _with_hint(message, hint)
 
 
 @single_threaded
@@ -829,16 +883,17 @@ def check_load_weights_into_gpt(fn):
     try:
         fn(student, copy.deepcopy(params))
     except Exception as exc:
-        detail = f"load_weights_into_gpt raised {type(exc).__name__}: {exc}"
-        if "shape" in str(exc) or "size" in str(exc):
-            detail += (" Likely mistake: Conv1D weights are stored (in, out) and nn.Linear's are (out, in): "
-                       "transpose them; c_attn splits in three along its last axis.")
-        raise GradingError(detail) from exc
+        # TRANSLATORS: {error_type} is a Python exception name, {error} its message.
+        detail = _("load_weights_into_gpt raised {error_type}: {error}").format(error_type=type(exc).__name__,
+                                                                               error=exc)
+        shape_hint = N_("Conv1D weights are stored (in, out) and nn.Linear's are (out, in): transpose them; c_attn "
+                        "splits in three along its last axis.")
+        raise _with_hint(detail, shape_hint if "shape" in str(exc) or "size" in str(exc) else None) from exc
     load_weights_into_gpt(reference, params)
     _check_loaded(student, reference, initial, params, cfg)
     ids = _ids(72, 2, 10) % cfg["vocab_size"]
     with torch.no_grad():
         if not close(student(ids), reference(ids)):
-            raise GradingError("every parameter holds the right array, yet the loaded model's logits differ from "
-                               "the reference's: load_weights_into_gpt changed something else of the model (a buffer "
-                               "or a module).")
+            raise GradingError(_("every parameter holds the right array, yet the loaded model's logits differ from "
+                                 "the reference's: load_weights_into_gpt changed something else of the model (a "
+                                 "buffer or a module)."))
