@@ -71,6 +71,8 @@ def try_component(family: str, name: str, reference: str | None = None, steps: i
         cfg = tiny_config(steps)
         section, key = setting.split(".")
         setattr(getattr(cfg, section), key, label)
+        if family == "attention":
+            cfg.model.name = "gpt-book"  # the production "gpt" fuses its own attention; the book's GPT takes any
         results[label] = _train_once(copy.deepcopy(cfg), seed)
     print(f"{'step':>6} " + " ".join(f"{label:>14}" for label in results))
     steps_seen = [s for s, _ in results[name]["val_losses"]]
