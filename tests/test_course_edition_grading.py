@@ -56,6 +56,7 @@ def graded(tmp_path_factory):
     if shutil.which("bwrap") is None:
         pytest.fail("bubblewrap is not installed (apt-get install -y bubblewrap); the sandbox tests need it")
     root = course_sim.copy_course(tmp_path_factory.mktemp("edition"))
+    shutil.copytree(course_sim.COURSE / "locale", root / "locale")  # the catalogs the edition is built from
     build_editions(root, LANG, [ENGLISH], False)
     spec = _translated_mistake()
     solved = _solved(root)
