@@ -178,18 +178,10 @@ def test_a_translation_that_changes_a_placeholder_is_refused():
 
 
 def test_grading_messages_are_looked_up_by_their_english(tmp_path, monkeypatch):
-    from babel.messages.catalog import Catalog
+    from tests.grading_helpers import install_grading_catalog
 
-    catalog = Catalog(locale="es")
-    catalog.add("the mask is missing: token {i} sees token {j}", "falta la máscara: el token {i} ve el token {j}",
-                context="grading")
-    path = tmp_path / "es" / "LC_MESSAGES" / "course.po"
-    path.parent.mkdir(parents=True)
-    cat.write_if_changed(path, catalog)
-    monkeypatch.setenv("LLMKIT_LOCALE_DIR", str(tmp_path))
-    monkeypatch.delenv("LLMKIT_LANG", raising=False)
-    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
-    runtime._messages.cache_clear()
+    install_grading_catalog(tmp_path, monkeypatch, {
+        "the mask is missing: token {i} sees token {j}": "falta la máscara: el token {i} ve el token {j}"})
     message = "the mask is missing: token {i} sees token {j}"
     assert runtime._(message).format(i=1, j=2) == message.format(i=1, j=2)  # no language: English
     with runtime.language(runtime.language_of("04-attention-es")):

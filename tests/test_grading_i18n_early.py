@@ -10,7 +10,6 @@ import inspect
 import re
 
 import pytest
-from babel.messages.catalog import Catalog
 
 import llmkit.grading
 from llmkit.grading import GradingError, attention, embeddings, sampling, tokenization
@@ -18,7 +17,7 @@ from llmkit.i18n import catalog as cat
 from llmkit.i18n import runtime
 from llmkit_solutions import attention as ref_attention
 from llmkit_solutions import tokenization as ref_tokenization
-from tests.grading_helpers import mutate, notebook, reference_source
+from tests.grading_helpers import install_grading_catalog, mutate, notebook, reference_source
 from tests.test_grading_tokenization import HEADER as TOKENIZATION_HEADER  # the notebook's setup cell
 
 MODULES = [attention, embeddings, sampling, tokenization]
@@ -52,18 +51,7 @@ SPANISH = {
 
 @pytest.fixture
 def spanish(tmp_path, monkeypatch):
-    catalog = Catalog(locale="es")
-    for english, spanish in SPANISH.items():
-        catalog.add(english, spanish, context="grading")
-        if spanish.startswith("ES-HINT"):
-            catalog.add(spanish, "TWICE", context="grading")
-    path = tmp_path / "es" / "LC_MESSAGES" / "course.po"
-    path.parent.mkdir(parents=True)
-    cat.write_if_changed(path, catalog)
-    monkeypatch.setenv("LLMKIT_LOCALE_DIR", str(tmp_path))
-    monkeypatch.delenv("LLMKIT_LANG", raising=False)
-    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
-    runtime._messages.cache_clear()
+    install_grading_catalog(tmp_path, monkeypatch, SPANISH)
     with runtime.language("es"):
         yield
     runtime._messages.cache_clear()

@@ -6,7 +6,6 @@ import inspect
 from pathlib import Path
 
 import pytest
-from babel.messages.catalog import Catalog
 
 from llmkit.grading import GradingError, classification, instruction, integrity, lora
 from llmkit.grading.classification import check_random_split
@@ -14,7 +13,7 @@ from llmkit.grading.instruction import check_format_input
 from llmkit.grading.lora import check_count_trainable
 from llmkit.i18n import catalog as cat
 from llmkit.i18n import runtime
-from tests.grading_helpers import notebook
+from tests.grading_helpers import install_grading_catalog, notebook
 
 MODULES = (lora, classification, instruction, integrity)
 
@@ -34,16 +33,7 @@ SPANISH = {
 
 @pytest.fixture
 def spanish_catalog(tmp_path, monkeypatch):
-    catalog = Catalog(locale="es")
-    for english, spanish in SPANISH.items():
-        catalog.add(english, spanish, context="grading")
-    path = tmp_path / "es" / "LC_MESSAGES" / "course.po"
-    path.parent.mkdir(parents=True)
-    cat.write_if_changed(path, catalog)
-    monkeypatch.setenv("LLMKIT_LOCALE_DIR", str(tmp_path))
-    monkeypatch.delenv("LLMKIT_LANG", raising=False)
-    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
-    runtime._messages.cache_clear()
+    install_grading_catalog(tmp_path, monkeypatch, SPANISH)
     yield
     runtime._messages.cache_clear()
 

@@ -10,14 +10,13 @@ import inspect
 import re
 
 import pytest
-from babel.messages.catalog import Catalog
 
 from llmkit.grading import GradingError, gpt, pretraining
 from llmkit.i18n import catalog as cat
 from llmkit.i18n import runtime
 from llmkit_solutions import gpt as ref_gpt
 from llmkit_solutions import pretraining as ref_pretraining
-from tests.grading_helpers import mutate, notebook, reference_source
+from tests.grading_helpers import install_grading_catalog, mutate, notebook, reference_source
 
 MODULES = [gpt, pretraining]
 
@@ -52,18 +51,7 @@ SPANISH = {
 
 @pytest.fixture
 def spanish(tmp_path, monkeypatch):
-    catalog = Catalog(locale="es")
-    for english, spanish in SPANISH.items():
-        catalog.add(english, spanish, context="grading")
-        if spanish.startswith("ES-HINT"):
-            catalog.add(spanish, "TWICE", context="grading")
-    path = tmp_path / "es" / "LC_MESSAGES" / "course.po"
-    path.parent.mkdir(parents=True)
-    cat.write_if_changed(path, catalog)
-    monkeypatch.setenv("LLMKIT_LOCALE_DIR", str(tmp_path))
-    monkeypatch.delenv("LLMKIT_LANG", raising=False)
-    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
-    runtime._messages.cache_clear()
+    install_grading_catalog(tmp_path, monkeypatch, SPANISH)
     with runtime.language("es"):
         yield
     runtime._messages.cache_clear()
