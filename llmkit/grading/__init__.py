@@ -139,6 +139,15 @@ def with_hint(detail: str, hint: str | None) -> str:
     return _("{detail} Likely mistake: {hint}").format(detail=detail, hint=_(hint)) if hint else detail
 
 
+def text_difference(got: str, expected: str) -> str:
+    """Where two strings first differ, shown with a little context on both sides."""
+    i = next((k for k, (a, b) in enumerate(zip(got, expected)) if a != b), min(len(got), len(expected)))
+    start = max(0, i - 25)
+    # TRANSLATORS: {index} is a character position; {got} and {expected} are quoted excerpts of two texts.
+    return _("at character {index}: yours {got!r}, expected {expected!r}").format(
+        index=i, got=got[start:i + 25], expected=expected[start:i + 25])
+
+
 def first_difference(got: torch.Tensor, expected: torch.Tensor) -> str:
     """Where two same-shaped tensors first differ beyond the tolerance: the index and both values."""
     atol, rtol = tolerance(expected.dtype)

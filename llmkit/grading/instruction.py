@@ -17,7 +17,7 @@ import torch
 
 from llmkit.i18n.runtime import N_, _
 
-from . import GradingError, assert_defined_in_notebook, call_checked, seeded, with_hint
+from . import GradingError, assert_defined_in_notebook, call_checked, seeded, text_difference, with_hint
 from .lora import notebook_name, type_name
 from .remote import is_remote
 
@@ -113,15 +113,6 @@ def _describe(value, limit=120):
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _first_difference(got, expected):
-    """Where two strings first differ, shown with a little context on both sides."""
-    i = next((k for k, (a, b) in enumerate(zip(got, expected)) if a != b), min(len(got), len(expected)))
-    start = max(0, i - 25)
-    # TRANSLATORS: {index} is a character position; {got} and {expected} are quoted excerpts of two texts.
-    return _("at character {index}: yours {got!r}, expected {expected!r}").format(
-        index=i, got=got[start:i + 25], expected=expected[start:i + 25])
-
-
 class CharTokenizer:
     """A toy tokenizer for the checks: one id (3..202) per character."""
 
@@ -160,9 +151,9 @@ def check_format_input(fn):
             if applies:
                 # TRANSLATORS: {hint} names the mistake; {where} is "at character 12: yours '...', expected '...'".
                 raise GradingError(_("{what}: {hint} The prompts differ {where}.").format(
-                    what=what, hint=_(HINTS[mistake]), where=_first_difference(got, expected)))
+                    what=what, hint=_(HINTS[mistake]), where=text_difference(got, expected)))
         raise GradingError(_("{what} differs from the Alpaca prompt {where}.").format(
-            what=what, where=_first_difference(got, expected)))
+            what=what, where=text_difference(got, expected)))
 
 
 def _hinted(what: str, mistake: str) -> str:
@@ -211,7 +202,7 @@ def check_instruction_dataset(cls):
             raise GradingError(_hinted(what, "header_missing"))
         if got == tokenizer.encode(prompt) or got == tokenizer.encode(prompt + RESPONSE_HEADER):
             raise GradingError(_hinted(what, "output_missing"))
-        detail = _first_difference(text, prompt + RESPONSE_HEADER + entry["output"]) if text is not None else ""
+        detail = text_difference(text, prompt + RESPONSE_HEADER + entry["output"]) if text is not None else ""
         # TRANSLATORS: {where} is "at character 12: yours '...', expected '...'" (or empty).
         raise GradingError(_("{what} differs from the encoded prompt + response {where}.").format(
             what=what, where=detail))

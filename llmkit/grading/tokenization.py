@@ -17,7 +17,7 @@ from llmkit.exercise import _code_objects
 
 from llmkit.i18n.runtime import N_, _
 
-from . import GradingError, assert_defined_in_notebook, call_checked, seeded_random, with_hint
+from . import GradingError, assert_defined_in_notebook, call_checked, seeded_random, text_difference, with_hint
 
 # The kit's own word vocabulary: fine to use elsewhere, but not as the answer to the exercise.
 KIT_VOCAB_FUNCTIONS = {"build_vocab", "words_of"}
@@ -286,15 +286,6 @@ def _decode_hint(got: str, tokens: list[str]) -> str | None:
     return None
 
 
-def _text_difference(got: str, expected: str) -> str:
-    """Where two texts first differ, with a little context on each side, so a long text shows the spot."""
-    at = next((i for i, (g, e) in enumerate(zip(got, expected)) if g != e), min(len(got), len(expected)))
-    start = max(0, at - 20)
-    # TRANSLATORS: {at} is a character position; {got} and {expected} are quoted pieces of text.
-    return _("at character {at}, it gave ...{got!r}..., expected ...{expected!r}...").format(
-        at=at, got=got[start:at + 20], expected=expected[start:at + 20])
-
-
 def _check_decode(tok, reference, ids: list[int], name: str, also_accept=None) -> None:
     """``tok.decode(ids)`` must equal the reference's; ``also_accept`` is another correct decode (the
     book's V2 also closes the space before ':' and ';', the course's inherits V1's decode)."""
@@ -304,7 +295,7 @@ def _check_decode(tok, reference, ids: list[int], name: str, also_accept=None) -
         return
     hint = _decode_hint(got, [reference.int_to_str[i] for i in ids])
     # TRANSLATORS: {difference} says where, e.g. "at character 12, it gave ...'a ,b'..., expected ...'a, b'...".
-    detail = _("{name}.decode is wrong: {difference}.").format(name=name, difference=_text_difference(got, expected))
+    detail = _("{name}.decode is wrong: {difference}.").format(name=name, difference=text_difference(got, expected))
     raise GradingError(with_hint(detail, hint))
 
 
