@@ -8,6 +8,7 @@ validate`` passes on a notebook of each edition. Texts the English gained since 
 translated are not failures: the build reports them, and so do these tests, as warnings.
 """
 
+import io
 import os
 import shutil
 import subprocess
@@ -166,6 +167,26 @@ def test_translate_marks_only_the_edited_paragraph_fuzzy(tmp_path):
     assert "The first paragraph now says something else." in nb.cells[0].source  # a fuzzy draft is never shown
 
 
+def test_a_long_old_english_survives_every_update_unchanged():
+    """A fuzzy entry's old English (``#|``, wrapped over several lines) reads back exactly, update after update."""
+    from babel.messages.catalog import Catalog
+
+    old = ('The old paragraph, long enough to wrap past the catalog\'s hundred-character lines, with "quotes",\n'
+           'a second line, a backslash \\ and the given code that a learner fills in.  Two spaces above.')
+    po = Catalog(locale="es")
+    po.add("The new paragraph.", "El párrafo.", flags={"fuzzy"}, previous_id=[old], context="01-tiny",
+           user_comments=["a translator's note"])
+    pot = Catalog()
+    pot.add("The new paragraph.", context="01-tiny")
+    first = cat.dump(po)
+    for _ in range(3):
+        po = cat.merge(cat.read_po(io.BytesIO(cat.dump(po))), pot)
+    (entry,) = [m for m in po if m.id]
+    assert entry.previous_id == [old]
+    assert entry.user_comments == ["a translator's note"]  # no stray pieces of the "#|" lines
+    assert cat.dump(po).split(b"\n\n")[1:] == first.split(b"\n\n")[1:]  # byte-identical after the header
+
+
 def test_a_translation_that_changes_a_placeholder_is_refused():
     source = 'assert ok, f"expected {want}, got {got}"\n'
     text, broken = apply_code(source, lambda m: "se esperaba {want}, salió {otra}")
@@ -210,6 +231,33 @@ def test_widget_labels_are_translated(monkeypatch):
     box = widgets.VBox([widgets.IntSlider(description="temperature"), widgets.Text(description="prompt")])
     runtime.localize_widget(box, "es")
     assert [w.description for w in box.children] == ["temperatura", "prompt"]
+
+
+def test_the_kits_widgets_speak_the_notebooks_language(monkeypatch):
+    """A kernel of an edition's notebook (Jupyter names it in JPY_SESSION_NAME) builds Spanish widgets and plots."""
+    pytest.importorskip("ipywidgets")
+    from llmkit.widgets import tokenizer_explorer
+    from llmkit.widgets._display import figure_png, new_figure
+
+    monkeypatch.setenv("LLMKIT_LOCALE_DIR", str(COURSE / "locale"))
+    monkeypatch.delenv("LLMKIT_LANG", raising=False)
+    monkeypatch.setenv("JPY_SESSION_NAME", "/home/student/01-tokenization-es/01-tokenization-es.ipynb")
+    runtime._messages.cache_clear()
+    explorer = tokenizer_explorer("Hello", tokenizers=["char"])
+    explorer.ui
+    assert explorer.controls["text"].description == "Texto"
+    fig = new_figure()
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [1, 0], label="train (batch)")
+    ax.set_xlabel("optimizer steps")
+    ax.legend()
+    figure_png(fig)
+    assert ax.get_xlabel() == "pasos del optimizador"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["entrenamiento (lote)"]
+    monkeypatch.setenv("JPY_SESSION_NAME", "/home/student/01-tokenization/01-tokenization.ipynb")
+    english = tokenizer_explorer("Hello", tokenizers=["char"])
+    english.ui
+    assert english.controls["text"].description == "Text"
 
 
 def test_the_widget_labels_are_in_the_template():

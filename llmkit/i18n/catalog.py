@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import io
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -222,15 +223,22 @@ def counts(catalog: Catalog) -> Counts:
     return c
 
 
+_PO_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
 def _previous_id(message) -> list[str]:
-    """The old English of a fuzzy entry: Babel writes ``#| msgid "..."`` but reads it back as a comment."""
+    """The old English of a fuzzy entry: Babel writes ``#| msgid "..."`` but reads it back as comments.
+
+    Babel joins a long msgid's quoted pieces on one comment line and wraps that over several ``#|``
+    lines at spaces; joined again with one space, the pieces are whole quoted strings once more.
+    """
+    from babel.messages.pofile import unescape
+
     text = " ".join(c.lstrip()[1:].strip() for c in message.user_comments if c.lstrip().startswith("|"))
     if not text.startswith("msgid "):
         return []
-    body = text[len("msgid "):].strip()
-    if len(body) >= 2 and body[0] == body[-1] == '"':
-        body = body[1:-1]
-    return [body.replace('\\n', '\n').replace('\\"', '"').replace('\\\\', '\\')]
+    pieces = _PO_STRING.findall(text[len("msgid "):])
+    return ["".join(unescape(piece) for piece in pieces)] if pieces else []
 
 
 def merge(catalog: Catalog, pot: Catalog) -> Catalog:
