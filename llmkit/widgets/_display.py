@@ -53,6 +53,10 @@ def new_figure(width: float = 6.0, height: float = 4.0, dpi: int = 100):
 
 
 def figure_png(fig) -> bytes:
+    """The figure as PNG bytes, its titles, axes and legend in the edition's language (llmkit.i18n)."""
+    from llmkit.i18n import localize_figure
+
+    localize_figure(fig)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", bbox_inches="tight")
     return buffer.getvalue()
@@ -80,7 +84,9 @@ class LLMKitWidget:
     def ui(self):
         """The ipywidgets view, built on first use (building needs no kernel, so tests can drive it)."""
         if self._ui is None:
-            self._ui = self._build_ui()
+            from llmkit.i18n import localize_widget
+
+            self._ui = localize_widget(self._build_ui())  # labels in the edition's language, if any
             self._ui.add_class("llmkit-widget")
             self._ui.add_class(self.css_class)
         return self._ui
