@@ -7,6 +7,9 @@ Run All, widgets rendered, a slider moved, the answer typed, nbgrader's Validate
 the instructor's course folder opens nbgrader's formgrader, which must list every released
 assignment. Screenshots go to ``test-artifacts/screenshots/``. Two more tests show that the render
 check fails when a widget does not render (its build raises; the widget manager is missing).
+The course loop runs fetch, a visible failure, Validate, submit, ``llmkit course grade`` and Fetch
+Feedback on two real assignments; the last test opens the Spanish edition of 01 in JupyterLab's
+Spanish interface (the language pack) and drives its tokenizer explorer.
 
 Needs ``apt-get install -y chromium`` and ``pip install playwright`` (never ``playwright install``).
 Without them the tests skip, except under ``CI=true``, where they fail.
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import time
 from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
@@ -383,3 +387,79 @@ def test_student_loop_fetch_mistake_validate_submit_grade_feedback(course_loop):
         for attempt in attempts:
             _student_reads_feedback(page, course_loop, attempt, problems)
     assert not problems, "\n".join(problems)
+
+
+# ------------------------------------------------------------------ an edition, with JupyterLab's language pack
+
+EDITION_OF, EDITION_LANG, EDITION_LOCALE = "01-tokenization", "es", "es_ES"
+
+
+def _solved_edition(base: Path, english: str, lang: str):
+    """The released notebook of ``english``'s edition in ``lang``, built by the kit, with the solutions filled in."""
+    import nbformat
+
+    from llmkit.i18n.cli import build as build_editions
+    from tests import course_sim
+
+    root = course_sim.copy_course(base / "course")
+    shutil.copytree(course_sim.COURSE / "locale", root / "locale", dirs_exist_ok=True)
+    build_editions(root, lang, [english], False)
+    edition = f"{english}-{lang}"
+    source = nbformat.read(next((root / f"source-{lang}" / edition).glob("*.ipynb")), 4)
+    release = nbformat.read(next((root / "release" / edition).glob("*.ipynb")), 4)
+    answers = {c.metadata["nbgrader"]["grade_id"]: c.source for c in source.cells if "nbgrader" in c.metadata}
+    for cell in release.cells:
+        if cell.metadata.get("nbgrader", {}).get("solution"):
+            cell.source = answers[cell.metadata["nbgrader"]["grade_id"]]
+    return edition, release
+
+
+@pytest.fixture(scope="module")
+def edition_lab(tmp_path_factory, browser):
+    """A student's JupyterLab set to Spanish (the language pack) with the solved Spanish edition of 01 in its home."""
+    support.require_language_pack(EDITION_LOCALE)
+    base = tmp_path_factory.mktemp("edition")
+    edition, notebook = _solved_edition(base, EDITION_OF, EDITION_LANG)
+    home = base / "student"
+    nb.write_notebook(notebook, home / edition / f"{edition}.ipynb")
+    settings = {("translation-extension", "plugin"): {"locale": EDITION_LOCALE}}
+    with support.jupyterlab(home, base / "work", settings=settings, timeout=120) as (url, token):
+        yield Lab(url, token, browser, {"home": home, "course": base / "course"}, [edition], hold=None), notebook
+
+
+def test_an_edition_opens_in_its_language_with_working_widgets(edition_lab):
+    """JupyterLab's menus (the language pack), the notebook's prose and the kit's widget speak Spanish; the widget works."""
+    from llmkit.i18n import langcheck
+
+    lab, notebook = edition_lab
+    edition = lab.assignments[0]
+    code_cells = [c for c in notebook.cells if c.cell_type == "code"]
+    explorer_index = next(i for i, c in enumerate(code_cells) if "tokenizer_explorer(" in c.source)
+    with lab.page("edition-opens-in-its-language") as page:
+        support.open_lab(page, lab.url, lab.token, f"{edition}/{edition}.ipynb", timeout=120)
+
+        # JupyterLab's own interface comes from the language pack: "Run" and "Help" are "Ejecutar", "Ayuda".
+        menus = page.locator(".lm-MenuBar-content")
+        _wait_text(menus, lambda t: "Ejecutar" in t and "Ayuda" in t, what="JupyterLab's menu bar")
+        assert "Help" not in menus.text_content()
+
+        # The notebook's prose is the edition's: the rendered introduction reads as Spanish, not English.
+        intro = page.locator(f"{support.NOTEBOOK} .jp-MarkdownCell .jp-RenderedMarkdown").first
+        text = _wait_text(intro, lambda t: len((t or "").split()) > 20, what="the introduction")
+        heading = notebook.cells[0].source.splitlines()[0].lstrip("# ").strip()
+        assert heading in text, (heading, text[:300])
+        assert not langcheck.looks_english(text, EDITION_LANG), text[:500]
+        assert langcheck.native_words(text, EDITION_LANG) >= 10, text[:500]
+        support.screenshot(page, SHOTS / f"edition-{EDITION_LANG}-notebook.png")
+
+        # Run All: the solved notebook runs to its tokenizer explorer, whose label is in Spanish and which reacts.
+        support.menu_command(page, "Ejecutar", "runmenu:run-all")
+        explorer = _widget(page, explorer_index, "llmkit-tokenizer-explorer", timeout=300)
+        assert explorer.locator(".widget-label", has_text="Texto").count() == 1, explorer.text_content()[:300]
+        assert explorer.locator(".llmkit-tokenizer-panel").count() == 3
+        support.wait_cell_done(page, explorer_index, timeout=120)
+        explorer.locator("textarea").fill("Hello world")
+        gpt2_ids = explorer.locator(".llmkit-tokenizer-panel[data-tokenizer='GPT-2 BPE'] .llmkit-ids")
+        _wait_text(gpt2_ids, lambda t: t.strip() == "[15496, 995]", what="GPT-2 ids after typing")
+        explorer.scroll_into_view_if_needed()
+        support.screenshot(page, SHOTS / f"edition-{EDITION_LANG}-tokenizer-explorer.png")

@@ -58,6 +58,17 @@ def chromium_path() -> str:
     return path
 
 
+def require_language_pack(locale: str) -> None:
+    """JupyterLab's language pack for ``locale`` (es_ES, zh_TW): the course-i18n extra, part of .[dev]."""
+    import importlib.metadata
+
+    package = f"jupyterlab-language-pack-{locale.replace('_', '-')}"
+    try:
+        importlib.metadata.distribution(package)
+    except importlib.metadata.PackageNotFoundError:
+        require(False, f"{package} is missing; `pip install -e \".[course-i18n]\"`")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -72,16 +83,20 @@ LAB_SETTINGS = {
 }
 
 
-def _lab_settings(settings_dir: Path) -> None:
-    for (extension, plugin), values in LAB_SETTINGS.items():
+def _lab_settings(settings_dir: Path, extra: dict | None = None) -> None:
+    for (extension, plugin), values in {**LAB_SETTINGS, **(extra or {})}.items():
         folder = settings_dir / "@jupyterlab" / extension
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{plugin}.jupyterlab-settings").write_text(json.dumps(values))
 
 
 @contextmanager
-def jupyterlab(root: Path, work: Path, env_extra: dict | None = None, timeout: float = 60.0):
+def jupyterlab(root: Path, work: Path, env_extra: dict | None = None, timeout: float = 60.0,
+               settings: dict | None = None):
     """Run ``jupyter lab`` on 127.0.0.1 at a free port with a random token; yield (base_url, token).
+
+    ``settings`` adds user settings to ``LAB_SETTINGS`` (e.g. ``{("translation-extension", "plugin"):
+    {"locale": "es_ES"}}``: JupyterLab's menus in Spanish, from the language pack).
 
     Config, data, runtime and settings folders live under ``work`` so the user's own Jupyter setup
     neither leaks in nor gets touched. The server's working directory is ``root`` (nbgrader reads
@@ -90,7 +105,7 @@ def jupyterlab(root: Path, work: Path, env_extra: dict | None = None, timeout: f
     port, token = free_port(), secrets.token_hex(16)
     for name in ("config", "data", "runtime", "settings", "workspaces", "ipython"):
         (work / name).mkdir(parents=True, exist_ok=True)
-    _lab_settings(work / "settings")
+    _lab_settings(work / "settings", settings)
     dropped = {"LLMKIT_NO_WIDGETS", "NBGRADER_EXECUTION", "JPY_SESSION_NAME"}  # the kernels must show widgets
     env = {k: v for k, v in os.environ.items() if k not in dropped}
     env.update({"JUPYTER_CONFIG_DIR": str(work / "config"), "JUPYTER_DATA_DIR": str(work / "data"),
