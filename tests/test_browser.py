@@ -398,7 +398,7 @@ def _solved_edition(base: Path, english: str, lang: str):
     """The released notebook of ``english``'s edition in ``lang``, built by the kit, with the solutions filled in."""
     import nbformat
 
-    from llmkit.i18n.cli import build as build_editions
+    from llmkit_instructor.editions import build as build_editions
     from tests import course_sim
 
     root = course_sim.copy_course(base / "course")
