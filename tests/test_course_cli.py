@@ -41,7 +41,7 @@ def test_build_without_validation_status_and_grade_errors(tmp_path):
 
 
 def test_a_release_with_solution_code_is_refused(tmp_path):
-    from llmkit.course import check_release
+    from llmkit_instructor.course import check_release
 
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "a.ipynb").write_text('{"cells": [{"source": "### BEGIN SOLUTION"}]}')

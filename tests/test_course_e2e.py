@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from llmkit import course
-from llmkit.grading import mistakes
+from llmkit_instructor import course
+from llmkit_instructor.grading import mistakes
 from tests import course_sim
 
 pytestmark = pytest.mark.slow
@@ -134,7 +134,7 @@ def _leaks(feedback: str, root: Path, submitted: str) -> list[str]:
     """What of the grader's internals a student's feedback shows: tracebacks, instructor paths, grader source."""
     leaks = [what for what, marker in (("a traceback", "Traceback"), ("the course root", str(root)),
                                        ("an instructor path", "/work/"), ("the repository path", str(REPO)),
-                                       ("grader source", "def check_"), ("a grader file", "llmkit/grading/"),
+                                       ("grader source", "def check_"), ("a grader file", "llmkit_instructor/grading/"),
                                        ("a reference file", "llmkit_solutions/"))
              if marker in feedback]
     # The reference package's name may appear only where the student's own code names it.

@@ -14,10 +14,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from llmkit import course
-from llmkit.grading import mistakes
+from llmkit_instructor import course
+from llmkit_instructor.grading import mistakes
 from llmkit.i18n import runtime
-from llmkit.i18n.cli import build as build_editions
+from llmkit_instructor.editions import build as build_editions
 from tests import course_sim
 
 pytestmark = pytest.mark.slow

@@ -3,7 +3,7 @@
 ``build``: validate every source notebook (the solution passes its own tests), generate the student
 versions, and check that no release contains solution code or hidden tests. ``release``: publish
 built assignments to the exchange. ``grade``: collect submissions from the exchange, grade what is
-new or changed on parallel workers (``llmkit.grading.parallel``), return feedback to the exchange,
+new or changed on parallel workers (``llmkit_instructor.grading.parallel``), return feedback to the exchange,
 export grades.csv. ``status``: what is waiting, graded and returned. Student code runs only in the
 sandboxed kernels of nbgrader's executor configured in ``course/nbgrader_config.py``.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .errors import LLMKitError
+from llmkit.errors import LLMKitError
 
 HIDDEN_MARK = "BEGIN HIDDEN TESTS"
 SOLUTION_MARK = "BEGIN SOLUTION"
@@ -180,7 +180,7 @@ def grade(course_root: Path | None = None, assignment: str | None = None, studen
     ``cluster`` sends them to a running Dask scheduler instead. One coordinator, this process, alone
     writes the gradebook. One broken submission never stops the others; ``force`` grades again what
     is unchanged. Student kernels run in the bubblewrap sandbox and every test cell is judged in the
-    grader (``llmkit.grading.trusted``); ``sandbox=False`` keeps the trusted verdicts but lets kernels
+    grader (``llmkit_instructor.grading.trusted``); ``sandbox=False`` keeps the trusted verdicts but lets kernels
     see the machine: for trying a course on a laptop, never for a real class.
 
     Returns a dict: ``graded``, ``unchanged``, ``returned``, ``collected`` [(student, assignment)],
