@@ -58,7 +58,19 @@ def api(course_root: Path):
 
 
 def assignments(course_root: Path) -> list[str]:
+    """The English assignments (``source/NN-name``)."""
     return sorted(p.name for p in (course_root / "source").iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def edition_assignments(course_root: Path) -> list[str]:
+    """The assignments of the editions written so far (``source-es/04-attention-es``; ``build --lang``)."""
+    return sorted(p.name for folder in Path(course_root).glob("source-*") if folder.is_dir()
+                  for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def every_assignment(course_root: Path) -> list[str]:
+    """English and editions: what release and grade look at when no assignment is named."""
+    return assignments(course_root) + edition_assignments(course_root)
 
 
 @dataclass
@@ -116,8 +128,8 @@ def build(course_root: Path | None = None, only: list[str] | None = None, valida
 
 
 def built(course_root: Path) -> list[str]:
-    """Assignments whose student version exists in release/."""
-    return [a for a in assignments(course_root) if any((course_root / "release" / a).glob("*.ipynb"))]
+    """Assignments (editions included) whose student version exists in release/."""
+    return [a for a in every_assignment(course_root) if any((course_root / "release" / a).glob("*.ipynb"))]
 
 
 def release(course_root: Path | None = None, only: list[str] | None = None, force: bool = False) -> dict:
@@ -202,7 +214,7 @@ def grade(course_root: Path | None = None, assignment: str | None = None, studen
     install_sqlite_pragmas()
     with _in_dir(course_root):
         nbapi = api(course_root)
-        names = [assignment] if assignment else assignments(course_root)
+        names = [assignment] if assignment else every_assignment(course_root)
         collected = exchange.collect(nbapi, names, student)
         pairs = [(s, a) for s, a in submitted(course_root)
                  if (assignment is None or a == assignment) and (student is None or s == student)]
