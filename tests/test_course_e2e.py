@@ -29,7 +29,7 @@ ASSIGNMENTS = [a for a in course.assignments(course_sim.COURSE)
 # hour on two cores. CI (45 minutes for everything) grades every correct rewrite and integrity case and
 # the first MUTANTS_PER_ASSIGNMENT mutants of each table; LLMKIT_E2E_MUTANTS=all grades them all (run it
 # after editing a table or a check).
-MUTANTS_PER_ASSIGNMENT = 5
+MUTANTS_PER_ASSIGNMENT = 3
 
 
 def graded_entries(assignment: str) -> list[dict]:
