@@ -23,9 +23,16 @@ HIDDEN_MARK = "BEGIN HIDDEN TESTS"
 SOLUTION_MARK = "BEGIN SOLUTION"
 
 
+def kit_checkout() -> Path:
+    """The folder holding the kit's checkout (its course/, docs/): where ``pip install -e .`` points ``llmkit``."""
+    import llmkit
+
+    return Path(llmkit.__file__).resolve().parent.parent
+
+
 def default_course_root() -> Path:
     here = Path.cwd()
-    for candidate in (here, here / "course", Path(__file__).resolve().parent.parent / "course"):
+    for candidate in (here, here / "course", kit_checkout() / "course"):
         if (candidate / "nbgrader_config.py").is_file():
             return candidate
     raise LLMKitError("No course found; run from the folder holding nbgrader_config.py or pass --course PATH.")

@@ -29,7 +29,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__import__("llmkit").__file__).resolve().parent.parent  # the kit's checkout (course/, docs/)
 TABLES = ROOT / "course" / "mutants"
 DOCS = ROOT / "docs" / "mistakes.md"
 
