@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from llmkit import course  # noqa: E402
+from llmkit_instructor import course  # noqa: E402
 from tests import course_sim  # noqa: E402
 
 NBGRADER_DEFAULT = """

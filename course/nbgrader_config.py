@@ -26,14 +26,14 @@ c.Execute.extra_arguments = []
 os.environ.setdefault("LLMKIT_NO_WIDGETS", "1")
 
 # Trusted grading: student kernels run in the bubblewrap sandbox and every test cell is judged in the
-# grader process (llmkit/grading/trusted.py); nbgrader's own Execute never runs here. Both
+# grader process (llmkit_instructor/grading/trusted.py); nbgrader's own Execute never runs here. Both
 # `llmkit course grade` and the formgrader's autograde button read this list.
 from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
 from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern,  # noqa: E402
                                     LimitOutput, SaveAutoGrades)
 
 c.Autograde.autograde_preprocessors = [
-    "llmkit.grading.trusted.TrustedExecute", IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+    "llmkit_instructor.grading.trusted.TrustedExecute", IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
     SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
 ]
 c.TrustedExecute.sandbox = os.environ.get("LLMKIT_NO_SANDBOX") != "1"
@@ -53,14 +53,14 @@ c.TrustedExecute.hidden_modules = {
 # Feedback shows diagnoses and the student's outputs, never hidden test code or grader tracebacks;
 # the page opens with a summary per exercise (title, points, diagnosis), and every output wraps.
 c.GenerateFeedback.preprocessors = [
-    "llmkit.grading.feedback.HideGraderInternals", "nbgrader.preprocessors.GetGrades",
-    "llmkit.grading.feedback.SummarizeExercises", "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+    "llmkit_instructor.grading.feedback.HideGraderInternals", "nbgrader.preprocessors.GetGrades",
+    "llmkit_instructor.grading.feedback.SummarizeExercises", "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 import importlib.util  # noqa: E402 - found without importing the kit (and torch) for every nbgrader command
 
 _package_dir = lambda name: os.path.dirname(importlib.util.find_spec(name).origin)  # noqa: E731
 # nbgrader's "feedback" template, found first in the kit's folder of that name: its llmkit_feedback.html.j2
-# extends nbgrader's page (llmkit/grading/templates/feedback). The name is nbgrader's own, so the
+# extends nbgrader's page (llmkit_instructor/grading/templates/feedback). The name is nbgrader's own, so the
 # command line and NbGraderAPI (which may set it to "feedback" itself) find the same page.
 c.HTMLExporter.template_name = "feedback"
 c.HTMLExporter.template_file = "llmkit_feedback.html.j2"

@@ -205,9 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--decoder", default=None, help="decoder (see llmkit plugins --family decoders); default kv-cache")
     p.set_defaults(func=cmd_generate)
 
-    from .course_cli import add_course_parser
-
-    add_course_parser(sub)
+    _add_course_parser(sub)
 
     from .cli_extra import add_parsers  # compare, mlm, rag, prompt (llmkit.beyond)
 
@@ -234,14 +232,77 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--threads", type=int, default=None)
     t.add_argument("--model", default="gpt", help="the model to train (see llmkit plugins --family models)")
     t.set_defaults(func=cmd_bench_train)
-    from .course_cli import add_bench_grade_parser
-
-    add_bench_grade_parser(bench_sub)
+    instructor = _instructor_cli()
+    if instructor is not None:
+        instructor.add_bench_grade_parser(bench_sub)
+    else:
+        _instructor_only(bench_sub, "grade", "bench grade")
     return parser
 
 
+# ------------------------------------------------------------------ llmkit course
+
+INSTRUCTOR_PACKAGE = "plugins/instructor"  # pip install -e plugins/instructor, from the kit's checkout
+INSTRUCTOR_COMMANDS = ("build", "translate", "release", "grade", "status", "export")
+
+
+def _instructor_cli():
+    """The instructor package's commands (``llmkit_instructor.cli``), or None in a student's environment."""
+    import importlib.util
+
+    if importlib.util.find_spec("llmkit_instructor") is None:
+        return None
+    import llmkit_instructor.cli
+
+    return llmkit_instructor.cli
+
+
+def _instructor_only(subparsers, name: str, command: str) -> None:
+    """A verb of the instructor package, absent here: it answers with one line naming the package."""
+    def refuse(args):
+        raise LLMKitError(f"`llmkit {command}` is an instructor command and the instructor package is not "
+                          f"installed here; install it with `pip install -e {INSTRUCTOR_PACKAGE}` from the "
+                          "kit's folder (a student needs only `llmkit course student-setup`)")
+
+    refuse.takes_any_arguments = True  # main() hands it whatever follows, options included
+    p = subparsers.add_parser(name, help="(instructor package, not installed)", add_help=False)
+    p.set_defaults(func=refuse)
+
+
+def cmd_student_setup(args) -> None:
+    from pathlib import Path
+
+    from .student import student_setup
+
+    path = student_setup(args.course_id, args.exchange, args.config, force=args.force)
+    print(f"wrote {path}: course {args.course_id!r}, exchange {Path(args.exchange).expanduser().resolve()}")
+    print("restart JupyterLab; the Assignments tab lists what your instructor released")
+
+
+def _add_course_parser(sub) -> None:
+    course = sub.add_parser("course", help="the course over nbgrader: student-setup; with the instructor package "
+                                           "also build, translate, release, grade, status, export")
+    course_sub = course.add_subparsers(dest="course_command", required=True)
+    instructor = _instructor_cli()
+    if instructor is not None:
+        instructor.add_course_commands(course_sub)
+    else:
+        for name in INSTRUCTOR_COMMANDS:
+            _instructor_only(course_sub, name, f"course {name}")
+    p = course_sub.add_parser("student-setup", help="for students: point JupyterLab's Assignments tab at a course")
+    p.add_argument("--course-id", default="llmkit", help="the course id your instructor gave (default llmkit)")
+    p.add_argument("--exchange", required=True, metavar="PATH", help="the course's exchange folder")
+    p.add_argument("--config", metavar="PATH",
+                   help="where to write (default ~/.jupyter/nbgrader_config.py, or $JUPYTER_CONFIG_DIR)")
+    p.add_argument("--force", action="store_true", help="replace an nbgrader_config.py not written by llmkit")
+    p.set_defaults(func=cmd_student_setup)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and not getattr(args.func, "takes_any_arguments", False):
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         args.func(args)
     except LLMKitError as exc:

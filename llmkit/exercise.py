@@ -2,7 +2,7 @@
 
 In a student's kernel ``assert_defined_in_notebook`` inspects the object (helpful while working).
 When the trusted grader runs a test cell, the object is a handle to the kernel and the answer comes
-from the submitted source instead (``llmkit.grading.integrity``): nothing the kernel reports about
+from the submitted source instead (``llmkit_instructor.grading.integrity``): nothing the kernel reports about
 its own objects decides it.
 """
 
@@ -64,12 +64,21 @@ def _referenced_reference(code: types.CodeType, globs: dict) -> str | None:
     return None
 
 
+# type -> its own check: the trusted grader registers its kernel handles here (``register_defined_check``),
+# so the kit never imports the grader, and a student's kernel has nothing registered.
+_DEFINED_CHECKS: dict[type, Any] = {}
+
+
+def register_defined_check(cls: type, check) -> None:
+    """``check(obj, name)`` decides ``assert_defined_in_notebook`` for objects of type ``cls``."""
+    _DEFINED_CHECKS[cls] = check
+
+
 def assert_defined_in_notebook(obj: Any, name: str | None = None) -> None:
     """Fail unless ``obj`` was written in the notebook itself."""
-    if type(obj).__name__ == "RemoteObject" and type(obj).__module__ == "llmkit.grading.remote":
-        from llmkit.grading.trusted import check_defined  # only the grader has it
-
-        return check_defined(obj, name)
+    check = _DEFINED_CHECKS.get(type(obj))
+    if check is not None:
+        return check(obj, name)
     name = name or getattr(obj, "__name__", repr(obj))
     found = _is_reference(obj)
     if found:

@@ -14,7 +14,7 @@ was expected, and the likely mistake::
 Known mistakes are recognised from data only: the output a known-wrong variant gives on this one
 visible input (computed once by the course authors), never from the reference itself.
 
-The module is kernel-safe (torch and the standard library only, no ``llmkit.grading``): the same
+The module is kernel-safe (torch and the standard library only, no ``llmkit_instructor.grading``): the same
 cell runs in the student's kernel and, from the instructor's source, in the trusted grader, where
 objects may be handles to the kernel and tensors arrive as data.
 """

@@ -4,7 +4,7 @@ Values cross as JSON; tensors cross as one safetensors blob (base64) that the JS
 Nothing is ever pickled and no code is ever sent from the kernel: decoding builds only plain Python
 values (None, bool, int, float, str, bytes, list, tuple, dict, set, slice), dtypes, devices and
 plain CPU tensors. Objects that are not data travel as numbered handles, which the receiving side
-turns into proxies of its own choosing (``llmkit.grading.remote`` on the trusted side,
+turns into proxies of its own choosing (``llmkit_instructor.grading.remote`` on the trusted side,
 ``llmkit.probe`` in the kernel).
 
 Both sides import this module; neither trusts what the other sends beyond these shapes.

@@ -61,7 +61,8 @@ MultiHeadAttention = CausalAttention = SelfAttention_v2 = MultiHeadAttentionWrap
 import sys, types
 checks = ["check_self_attention_v1", "check_self_attention_v2", "check_causal_attention",
           "check_multi_head_attention_wrapper", "check_multi_head_attention"]
-for name in ("llmkit.grading", "llmkit.grading.attention"):
+for name in ("llmkit.grading", "llmkit.grading.attention", "llmkit_instructor.grading",
+             "llmkit_instructor.grading.attention"):
     fake = types.ModuleType(name)
     fake.__path__ = []
     for check in checks:
@@ -71,7 +72,7 @@ for name in ("llmkit.grading", "llmkit.grading.attention"):
 
 class Finder:
     def find_spec(self, name, path=None, target=None):
-        if name.startswith("llmkit.grading"):
+        if name.startswith(("llmkit.grading", "llmkit_instructor")):
             import importlib.machinery
             return importlib.machinery.ModuleSpec(name, None)
 sys.meta_path.insert(0, Finder())
@@ -105,12 +106,12 @@ def loot():
     frame = sys._getframe()
     while frame is not None:
         for value in list(frame.f_locals.values()) + list(frame.f_globals.values()):
-            if type(value).__module__.startswith(("llmkit_solutions", "llmkit.grading")):
+            if type(value).__module__.startswith(("llmkit_solutions", "llmkit_instructor.grading")):
                 found.append(value)
         frame = frame.f_back
     for obj in gc.get_objects():
         try:
-            if type(obj).__module__.startswith(("llmkit_solutions", "llmkit.grading")):
+            if type(obj).__module__.startswith(("llmkit_solutions", "llmkit_instructor.grading")):
                 found.append(obj)
         except Exception:
             pass

@@ -24,9 +24,9 @@ def _cells_by_id(nb) -> dict:
     return {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells if "nbgrader" in c.metadata}
 
 
-def solved(course_root: Path, assignment: str) -> nbformat.NotebookNode:
-    """The released notebook with every solution cell filled in from the source."""
-    source = nbformat.read(next((course_root / "source" / assignment).glob("*.ipynb")), 4)
+def solved(course_root: Path, assignment: str, source_dir: str = "source") -> nbformat.NotebookNode:
+    """The released notebook with every solution cell filled in from the source (``source-es``: an edition's)."""
+    source = nbformat.read(next((course_root / source_dir / assignment).glob("*.ipynb")), 4)
     release = nbformat.read(next((course_root / "release" / assignment).glob("*.ipynb")), 4)
     answers = _cells_by_id(source)
     for cell in release.cells:
@@ -45,8 +45,8 @@ def mutants(assignment: str) -> list[dict]:
     return json.loads(path.read_text()) if path.exists() else []
 
 
-def mutated(course_root: Path, assignment: str, spec: dict) -> nbformat.NotebookNode:
-    nb = solved(course_root, assignment)
+def mutated(course_root: Path, assignment: str, spec: dict, source_dir: str = "source") -> nbformat.NotebookNode:
+    nb = solved(course_root, assignment, source_dir)
     cell = _cells_by_id(nb)[spec["cell"]]
     if "replace_cell" in spec:
         cell.source = spec["replace_cell"]

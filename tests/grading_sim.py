@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from llmkit import course
+from llmkit_instructor import course
 from tests import course_sim
 
 ASSIGNMENT = "04-attention"

@@ -4,6 +4,7 @@
 - The reference imports only the kit's small core, and the core only itself, so the answers pull in
   none of the framework.
 - The kit's own plugins import only the core and the contracts: no arrow back up into the run.
+- No kit module imports the instructor package (``plugins/instructor``): the CLI only looks it up.
 - No import loops in the kit, its own plugins or the reference (an optional plugin is a package of its
   own; how it is arranged inside is its business).
 - Every family has a protocol in ``llmkit.contracts``, a conformance suite in ``llmkit.testing``,
@@ -24,9 +25,10 @@ from llmkit.registry import FAMILIES
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = "llmkit_solutions"
-# The instructor side: it grades against the answers on purpose (and the suites compare with them
-# when they are loaded). Everything else under llmkit/ is the framework.
-INSTRUCTOR_SIDE = ("grading/", "course.py", "course_cli.py", "gradebook.py", "probe.py", "sandbox", "testing/")
+INSTRUCTOR = "llmkit_instructor"  # plugins/instructor: grades against the answers on purpose
+# The kernel's probe builds what the grader asks for (reference names included), and the suites
+# compare with the reference when it is loaded. Everything else under llmkit/ is the framework.
+INSTRUCTOR_SIDE = ("probe.py", "testing/")
 # The small core the reference may import: errors, config checks, files, the KV cache, the registry
 # and its hooks, the tokenizer helpers (encode_text), GPT-2's offline BPE and the data readers.
 CORE = {"llmkit", "llmkit.errors", "llmkit.config", "llmkit.io", "llmkit.kv_cache", "llmkit.hookspecs",
@@ -36,7 +38,7 @@ SUITES = {"finetune_strategies": "strategies"}  # family -> module in llmkit.tes
 
 
 def module_name(path: Path) -> str:
-    for top in (ROOT, ROOT / "solutions", ROOT / "plugins"):
+    for top in (ROOT, ROOT / "solutions", ROOT / "plugins" / "instructor", ROOT / "plugins"):
         try:
             parts = path.relative_to(top).with_suffix("").parts
         except ValueError:
@@ -89,6 +91,19 @@ def test_the_framework_never_imports_the_reference():
     assert not offenders, f"these framework modules import {REFERENCE}; ask the registry by name instead: {offenders}"
 
 
+def test_the_kit_never_imports_the_instructor_package():
+    """A student's environment has no instructor package; only the CLI asks whether it is there."""
+    offenders = []
+    for name, path in KIT.items():
+        if name.split(".")[0] == INSTRUCTOR or name == "llmkit.cli":
+            continue
+        if any(m == INSTRUCTOR or m.startswith(INSTRUCTOR + ".") for m in imports_of(name, path)):
+            offenders.append(name)
+    assert not offenders, f"these kit modules import {INSTRUCTOR}, which a student's environment lacks: {offenders}"
+    cli = imports_of("llmkit.cli", ROOT / "llmkit" / "cli.py")
+    assert {m for m in cli if m.startswith(INSTRUCTOR)} == {f"{INSTRUCTOR}.cli"}
+
+
 def test_the_reference_and_the_core_import_only_the_core():
     for name, path in KIT.items():
         if not (name.startswith(REFERENCE) or name in CORE):
@@ -135,7 +150,7 @@ def test_there_are_no_import_loops():
 
     own = tuple(m for m in DEFAULT_PLUGINS.values() if not m.startswith("llmkit."))
     kit = {name: path for name, path in KIT.items()
-           if name.split(".")[0] in ("llmkit", REFERENCE) or name.split(".")[0] in own}
+           if name.split(".")[0] in ("llmkit", REFERENCE, INSTRUCTOR) or name.split(".")[0] in own}
     known = set(kit)
     graph = {name: {m for m in imports_of(name, path, known) if m in known and m != name}
              for name, path in kit.items()}

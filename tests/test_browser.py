@@ -363,7 +363,7 @@ def _student_reads_feedback(page, lab, attempt, problems):
     _check(problems, 0 <= diagnosis and (first_code < 0 or diagnosis < first_code),
            f"{name}: the diagnosis {attempt.mistake['feedback']!r} is not above the notebook's code "
            f"(at {diagnosis}, code at {first_code})")
-    for leak in ("Traceback", str(lab.course), "/work/", "site-packages", "llmkit/grading", "BEGIN HIDDEN TESTS"):
+    for leak in ("Traceback", str(lab.course), "/work/", "site-packages", "llmkit_instructor/grading", "BEGIN HIDDEN TESTS"):
         _check(problems, leak not in text, f"{name}: the feedback shows {leak!r}")
     _check(problems, str(lab.course) not in html, f"{name}: the feedback's HTML holds the course path")
     shown = [line for line in attempt.reference_lines if line in text]

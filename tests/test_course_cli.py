@@ -41,7 +41,7 @@ def test_build_without_validation_status_and_grade_errors(tmp_path):
 
 
 def test_a_release_with_solution_code_is_refused(tmp_path):
-    from llmkit.course import check_release
+    from llmkit_instructor.course import check_release
 
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "a.ipynb").write_text('{"cells": [{"source": "### BEGIN SOLUTION"}]}')
@@ -75,3 +75,20 @@ def test_student_setup_writes_the_students_nbgrader_config(tmp_path):
     assert (home / "nbgrader_config.py").is_file()
     missing = llmkit("course", "student-setup", "--exchange", str(tmp_path / "nowhere"), "--config", str(target))
     assert missing.returncode == 2 and "no exchange folder at" in missing.stderr
+
+
+def test_an_edition_is_released_and_collected_like_an_english_assignment(tmp_path):
+    """`build --lang es` writes 04-attention-es; a plain `release` sends it out, and grade collects it."""
+    import shutil
+
+    from llmkit_instructor.course import built, every_assignment
+
+    root = course_sim.copy_course(tmp_path / "course")
+    shutil.copytree(course_sim.COURSE / "locale", root / "locale")
+    result = llmkit("course", "build", "--lang", "es", "04-attention", "--no-validate", "--course", str(root))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "04-attention-es" in every_assignment(root) and built(root) == ["04-attention-es"]
+    result = llmkit("course", "release", "--course", str(root))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"released 04-attention-es to {root / 'exchange'}" in result.stdout
+    assert (root / "exchange" / "llmkit" / "outbound" / "04-attention-es" / "04-attention-es.ipynb").is_file()

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from llmkit import course
-from llmkit.grading import mistakes
+from llmkit_instructor import course
+from llmkit_instructor.grading import mistakes
 from tests import course_sim
 
 pytestmark = pytest.mark.slow
@@ -29,7 +29,7 @@ ASSIGNMENTS = [a for a in course.assignments(course_sim.COURSE)
 # hour on two cores. CI (45 minutes for everything) grades every correct rewrite and integrity case and
 # the first MUTANTS_PER_ASSIGNMENT mutants of each table; LLMKIT_E2E_MUTANTS=all grades them all (run it
 # after editing a table or a check).
-MUTANTS_PER_ASSIGNMENT = 5
+MUTANTS_PER_ASSIGNMENT = 3
 
 
 def graded_entries(assignment: str) -> list[dict]:
@@ -134,7 +134,7 @@ def _leaks(feedback: str, root: Path, submitted: str) -> list[str]:
     """What of the grader's internals a student's feedback shows: tracebacks, instructor paths, grader source."""
     leaks = [what for what, marker in (("a traceback", "Traceback"), ("the course root", str(root)),
                                        ("an instructor path", "/work/"), ("the repository path", str(REPO)),
-                                       ("grader source", "def check_"), ("a grader file", "llmkit/grading/"),
+                                       ("grader source", "def check_"), ("a grader file", "llmkit_instructor/grading/"),
                                        ("a reference file", "llmkit_solutions/"))
              if marker in feedback]
     # The reference package's name may appear only where the student's own code names it.

@@ -27,7 +27,8 @@ def dev(*args, **env):
 def set_up_by_dev() -> bool:
     """True when this pytest runs from the .venv that ./dev set up for this very checkout."""
     stamp = ROOT / ".venv" / ".llmkit-install-stamp"
-    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + str(ROOT).encode()).hexdigest()
+    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + (ROOT / "plugins/instructor/pyproject.toml").read_bytes()
+                          + str(ROOT).encode()).hexdigest()
     return (Path(sys.prefix).resolve() == (ROOT / ".venv").resolve() and stamp.is_file()
             and stamp.read_text().strip() == want)
 

@@ -97,6 +97,6 @@ def test_submit_collect_grade_and_fetch_feedback(tmp_path_factory):
     page = re.sub(r"<(style|script)\b.*?</\1>", "", html, flags=re.S)  # the page's CSS names "Traceback"
     text = unescape(re.sub(r"<[^>]+>", "", page))  # what the student reads (outputs are split into spans)
     assert mistake["feedback"] in text
-    for leak in ("Traceback", str(root), "site-packages", "llmkit/grading", "BEGIN HIDDEN TESTS", "check_multi_head"):
+    for leak in ("Traceback", str(root), "site-packages", "llmkit_instructor/grading", "BEGIN HIDDEN TESTS", "check_multi_head"):
         assert leak not in text, f"the feedback shows {leak!r}"
     assert str(root) not in html

@@ -12,7 +12,7 @@ from nbgrader.api import Gradebook
 
 from llmkit.cli import main
 from llmkit.errors import LLMKitError
-from llmkit.gradebook import COURSE_ID, export
+from llmkit_instructor.gradebook import COURSE_ID, export
 
 TOK, ATT = "01-tokenization", "04-attention"
 

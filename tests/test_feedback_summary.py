@@ -17,7 +17,7 @@ from nbgrader.utils import compute_checksum
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
-from llmkit.grading.feedback import HIDDEN_NOTE, HideGraderInternals, SummarizeExercises
+from llmkit_instructor.grading.feedback import HIDDEN_NOTE, HideGraderInternals, SummarizeExercises
 from llmkit.validate_summary import VALIDATE_WIDTH, ValidateSummary
 
 COURSE = Path(__file__).resolve().parent.parent / "course"
@@ -26,7 +26,7 @@ VISIBLE_DIAGNOSIS = ("the first token's output for seed 123: your code gave [0.3
                      "keys.shape[-1] ** 0.5.")
 HIDDEN_DIAGNOSIS = "CausalAttention's output differs; Likely mistake: each token sees one future token."
 GRADER_TRACEBACK = ["Traceback (most recent call last):",
-                    '  File "/work/main/llmkit/grading/attention.py", line 88, in check_causal_attention',
+                    '  File "/work/main/llmkit_instructor/grading/attention.py", line 88, in check_causal_attention',
                     "    expected = reference(x)", f"GradingError: {HIDDEN_DIAGNOSIS}"]
 
 
@@ -46,7 +46,7 @@ def graded_notebook():
         new_markdown_cell("## 1. Self-attention with `nn.Parameter`\n\nText."),
         _test_cell("v1-visible", 'with visible_test("SelfAttention_v1"):\n    pass', 1, 0, VISIBLE_DIAGNOSIS),
         _test_cell("v1-hidden", "# Hidden tests run when your work is graded.\n### BEGIN HIDDEN TESTS\n"
-                   "from llmkit.grading.attention import check_self_attention_v1\n"
+                   "from llmkit_instructor.grading.attention import check_self_attention_v1\n"
                    "check_self_attention_v1(SelfAttention_v1)\n### END HIDDEN TESTS", 2, 2),
         new_markdown_cell("## 3. Causal attention\n\nText."),
         _test_cell("ca-visible", "print('ok')", 1, 1),
@@ -98,7 +98,7 @@ def test_the_page_opens_with_each_exercise_its_points_and_its_diagnosis():
 def test_the_page_shows_no_traceback_path_or_hidden_test_code():
     page = feedback_page(graded_notebook())
     text = _text(page)
-    for leak in ("Traceback", "/work/", "llmkit/grading", "BEGIN HIDDEN TESTS", "check_causal_attention",
+    for leak in ("Traceback", "/work/", "llmkit_instructor/grading", "BEGIN HIDDEN TESTS", "check_causal_attention",
                  "check_self_attention_v1", "expected = reference(x)"):
         assert leak not in text, f"the feedback shows {leak!r}"
     assert HIDDEN_NOTE.lstrip("# ") in text
@@ -130,7 +130,7 @@ def test_validate_shows_each_failed_test_as_its_exercise_and_one_wrapped_sentenc
 
 
 def test_the_course_and_a_students_setup_both_use_the_validate_summary(tmp_path):
-    from llmkit.grading.exchange import student_setup
+    from llmkit.student import student_setup
 
     course = PyFileConfigLoader("nbgrader_config.py", path=str(COURSE)).load_config()
     assert ValidateSummary in course.Validator.preprocessors

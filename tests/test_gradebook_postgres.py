@@ -15,7 +15,7 @@ import pytest
 from nbgrader.api import Gradebook, InvalidEntry
 from sqlalchemy.engine import make_url
 
-from llmkit.gradebook import COURSE_ID, enable_wal, export, open_gradebook, rows
+from llmkit_instructor.gradebook import COURSE_ID, enable_wal, export, open_gradebook, rows
 
 pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")  # nbgrader's, under SQLAlchemy 2.1
 

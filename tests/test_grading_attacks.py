@@ -23,7 +23,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from llmkit import course
+from llmkit_instructor import course
 from tests import attacks, course_sim
 
 pytestmark = pytest.mark.slow
@@ -149,7 +149,7 @@ def attacked(tmp_path_factory):
         students.append(f"tamper-{how}")
     # Files that try to shadow the kit and Python's start-up, next to an untouched notebook.
     shadow = course_sim.submit(root, "attack-shadow-files", ASSIGNMENT, course_sim.untouched(root, ASSIGNMENT)).parent
-    for rel in ("torch.py", "llmkit/__init__.py", "llmkit/grading/__init__.py", "sitecustomize.py",
+    for rel in ("torch.py", "llmkit/__init__.py", "llmkit_instructor/grading/__init__.py", "sitecustomize.py",
                 "usercustomize.py", "nbgrader_config.py"):
         (shadow / rel).parent.mkdir(parents=True, exist_ok=True)
         (shadow / rel).write_text("raise SystemExit('shadowed')\n")
@@ -235,7 +235,7 @@ def test_no_secret_or_hidden_test_reaches_any_output_or_feedback(attacked):
                 if folder == "feedback":
                     assert "BEGIN HIDDEN TESTS" not in text and "check_multi_head_attention(" not in text, \
                         f"{student}: hidden test code in feedback"
-                    assert "llmkit/grading/" not in text, f"{student}: a grader path in feedback"
+                    assert "llmkit_instructor/grading/" not in text, f"{student}: a grader path in feedback"
     reach = (root / "autograded" / "attack-reach-reference" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_text()
     assert "reference found: None" in reach
 

@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from llmkit.grading import GradingError
-from llmkit.grading.attention import (
+from llmkit_instructor.grading import GradingError
+from llmkit_instructor.grading.attention import (
     check_causal_attention,
     check_multi_head_attention,
     check_multi_head_attention_wrapper,

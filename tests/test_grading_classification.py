@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from llmkit.grading import GradingError
-from llmkit.grading.classification import (
+from llmkit_instructor.grading import GradingError
+from llmkit_instructor.grading.classification import (
     check_calc_accuracy_loader,
     check_calc_loss_batch,
     check_classify_review,
@@ -307,7 +307,7 @@ RARER_MISTAKES = [
 
 @pytest.mark.parametrize("obj, check, old, new, key", RARER_MISTAKES)
 def test_rarer_mistakes_are_named(obj, check, old, new, key):
-    from llmkit.grading.classification import HINTS
+    from llmkit_instructor.grading.classification import HINTS
 
     code = mutate(src(obj), old, new)
     if key == "swapped_names":

@@ -15,8 +15,8 @@ import time
 
 import pytest
 
-from llmkit import course
-from llmkit.grading import parallel
+from llmkit_instructor import course
+from llmkit_instructor.grading import parallel
 from tests.grading_sim import (ASSIGNMENT, built_course, cell_grades, check_expected, llmkit, require,
                                require_bubblewrap, submit_all)
 

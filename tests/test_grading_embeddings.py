@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from llmkit.grading import GradingError
-from llmkit.grading.embeddings import (
+from llmkit_instructor.grading import GradingError
+from llmkit_instructor.grading.embeddings import (
     check_embed_batch,
     check_embed_one_hot,
     check_gpt_embedding,

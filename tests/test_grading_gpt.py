@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from llmkit.grading import GradingError
-from llmkit.grading.gpt import (
+from llmkit_instructor.grading import GradingError
+from llmkit_instructor.grading.gpt import (
     check_feed_forward,
     check_gelu,
     check_generate,
@@ -450,7 +450,7 @@ RARER_MISTAKES = [
 
 @pytest.mark.parametrize("name, old, new, key", RARER_MISTAKES)
 def test_rarer_mistakes_are_named(name, old, new, key):
-    from llmkit.grading.gpt import HINTS
+    from llmkit_instructor.grading.gpt import HINTS
 
     code = mutate(SOURCES[name], old, new)
     if key == "no_shortcuts":

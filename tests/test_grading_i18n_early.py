@@ -11,8 +11,8 @@ import re
 
 import pytest
 
-import llmkit.grading
-from llmkit.grading import GradingError, attention, embeddings, sampling, tokenization
+import llmkit_instructor.grading
+from llmkit_instructor.grading import GradingError, attention, embeddings, sampling, tokenization
 from llmkit.i18n import catalog as cat
 from llmkit.i18n import runtime
 from llmkit_solutions import attention as ref_attention
@@ -137,7 +137,7 @@ def test_every_hint_is_marked_for_the_catalog(module):
     assert not unmarked, f"{module.__name__}: HINTS {unmarked} are not wrapped in N_(...)"
 
 
-@pytest.mark.parametrize("module", MODULES + [llmkit.grading],
+@pytest.mark.parametrize("module", MODULES + [llmkit_instructor.grading],
                          ids=lambda m: m.__name__.rsplit(".", 1)[-1])
 def test_no_name_shadows_the_translation_function(module):
     tree = ast.parse(inspect.getsource(module))

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from llmkit.grading import GradingError, classification, instruction, integrity, lora
-from llmkit.grading.classification import check_random_split
-from llmkit.grading.instruction import check_format_input
-from llmkit.grading.lora import check_count_trainable
+from llmkit_instructor.grading import GradingError, classification, instruction, integrity, lora
+from llmkit_instructor.grading.classification import check_random_split
+from llmkit_instructor.grading.instruction import check_format_input
+from llmkit_instructor.grading.lora import check_count_trainable
 from llmkit.i18n import catalog as cat
 from llmkit.i18n import runtime
 from tests.grading_helpers import install_grading_catalog, notebook

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from llmkit.grading import GradingError, gpt, pretraining
+from llmkit_instructor.grading import GradingError, gpt, pretraining
 from llmkit.i18n import catalog as cat
 from llmkit.i18n import runtime
 from llmkit_solutions import gpt as ref_gpt

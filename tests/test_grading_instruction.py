@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from llmkit.grading import GradingError
-from llmkit.grading.instruction import (
+from llmkit_instructor.grading import GradingError
+from llmkit_instructor.grading.instruction import (
     check_custom_collate_fn,
     check_format_input,
     check_instruction_dataset,
@@ -253,7 +253,7 @@ def test_a_crashing_student_function_is_a_failed_check_not_a_crash():
     ("{PREAMBLE}\\n\\n### Instruction", "### Instruction", "no_preamble"),
 ])
 def test_rarer_prompt_mistakes_are_named(old, new, key):
-    from llmkit.grading.instruction import HINTS, check_format_input
+    from llmkit_instructor.grading.instruction import HINTS, check_format_input
     from llmkit_solutions import instruction as reference
 
     source = reference_source(reference.format_input)

@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from llmkit.grading import GradingError
-from llmkit.grading.lora import (
+from llmkit_instructor.grading import GradingError
+from llmkit_instructor.grading.lora import (
     check_count_trainable,
     check_freeze_and_add_lora,
     check_linear_with_lora,
@@ -258,14 +258,14 @@ RARER_MISTAKES = [
 
 @pytest.mark.parametrize("name, old, new, key", RARER_MISTAKES)
 def test_rarer_mistakes_are_named(name, old, new, key):
-    from llmkit.grading.lora import HINTS
+    from llmkit_instructor.grading.lora import HINTS
 
     with pytest.raises(GradingError, match=re.escape(HINTS[key])):
         CHECKS[name](mutant(name, old, new))
 
 
 def test_merge_lora_must_merge_the_model_itself_when_inplace():
-    from llmkit.grading.lora import HINTS
+    from llmkit_instructor.grading.lora import HINTS
 
     code = mutate(SOURCES["merge_lora"], "target = model if inplace else copy.deepcopy(model)",
                   "target = copy.deepcopy(model)")

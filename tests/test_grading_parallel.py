@@ -17,8 +17,8 @@ import time
 
 import pytest
 
-from llmkit import course
-from llmkit.grading import parallel, worker
+from llmkit_instructor import course
+from llmkit_instructor.grading import parallel, worker
 from tests import course_sim
 from tests.grading_sim import (ASSIGNMENT, built_course, cell_grades, check_expected, llmkit, postgres_url,
                                require, require_bubblewrap, submit_all)

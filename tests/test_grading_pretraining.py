@@ -5,8 +5,8 @@ import re
 import pytest
 import torch
 
-from llmkit.grading import GradingError
-from llmkit.grading.pretraining import (
+from llmkit_instructor.grading import GradingError
+from llmkit_instructor.grading.pretraining import (
     check_calc_loss_batch,
     check_calc_loss_loader,
     check_evaluate_model,
@@ -332,7 +332,7 @@ RARER_MISTAKES = [
 
 @pytest.mark.parametrize("name, old, new, key", RARER_MISTAKES)
 def test_rarer_mistakes_are_named(name, old, new, key):
-    from llmkit.grading.pretraining import HINTS
+    from llmkit_instructor.grading.pretraining import HINTS
 
     code = mutate(reference_source(getattr(ref, name)), old, new)
     if key == "tokens_late":  # the batch's tokens are counted after the evaluation instead of before it
@@ -342,7 +342,7 @@ def test_rarer_mistakes_are_named(name, old, new, key):
 
 
 def test_a_block_loaded_into_another_block_is_named():
-    from llmkit.grading.pretraining import HINTS
+    from llmkit_instructor.grading.pretraining import HINTS
 
     code = mutate(LOAD, "zip(gpt.trf_blocks, blocks)", "zip(gpt.trf_blocks, blocks[::-1])")
     with pytest.raises(GradingError, match=re.escape(HINTS["block_index"])):

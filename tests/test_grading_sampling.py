@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from llmkit.grading import GradingError
-from llmkit.grading.sampling import (
+from llmkit_instructor.grading import GradingError
+from llmkit_instructor.grading.sampling import (
     check_create_dataloader_v1,
     check_gpt_dataset_v1,
     check_input_target_pair,

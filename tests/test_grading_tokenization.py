@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from llmkit.grading import GradingError
-from llmkit.grading.tokenization import (
+from llmkit_instructor.grading import GradingError
+from llmkit_instructor.grading.tokenization import (
     check_bpe_helpers,
     check_build_vocab,
     check_char_tokenizer,
@@ -275,10 +275,10 @@ def test_handing_build_vocab_to_the_kit_earns_nothing():
 ])
 def test_handing_build_vocab_to_the_kit_is_found_in_the_source_of_a_kernel_function(cells, leans):
     """Under trusted grading build_vocab lives in the student's kernel: the submitted source decides."""
-    from llmkit.grading.integrity import Cell, SourceIntegrity
-    from llmkit.grading.remote import RemoteObject
-    from llmkit.grading.tokenization import _assert_not_the_kits_vocab
-    from llmkit.grading.trusted import current_integrity
+    from llmkit_instructor.grading.integrity import Cell, SourceIntegrity
+    from llmkit_instructor.grading.remote import RemoteObject
+    from llmkit_instructor.grading.tokenization import _assert_not_the_kits_vocab
+    from llmkit_instructor.grading.trusted import current_integrity
 
     integrity = SourceIntegrity([Cell(i, source, True) for i, source in enumerate(cells)])
     proxy = RemoteObject(None, 1, {"kind": "function", "name": "build_vocab"})
@@ -301,7 +301,7 @@ def test_v2_with_the_inherited_v1_decode_passes():
 
 
 def test_the_checks_inputs_follow_the_course_salt():
-    from llmkit.grading import salted_seeds, seeded_random
+    from llmkit_instructor.grading import salted_seeds, seeded_random
 
     plain = seeded_random(303).random()
     with salted_seeds(20261203):

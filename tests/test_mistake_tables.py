@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from llmkit.grading import mistakes
+from llmkit_instructor.grading import mistakes
 
 ASSIGNMENTS = mistakes.assignments()
 MIN_MUTANTS = 8
@@ -50,9 +50,9 @@ def test_every_hint_is_simulated_or_excused(assignment):
 
 
 def test_docs_are_up_to_date():
-    assert mistakes.DOCS.is_file(), "docs/mistakes.md is missing; run python -m llmkit.grading.mistakes"
+    assert mistakes.DOCS.is_file(), "docs/mistakes.md is missing; run python -m llmkit_instructor.grading.mistakes"
     assert mistakes.DOCS.read_text(encoding="utf-8") == mistakes.render(), \
-        "docs/mistakes.md is out of date; run python -m llmkit.grading.mistakes"
+        "docs/mistakes.md is out of date; run python -m llmkit_instructor.grading.mistakes"
 
 
 def test_validation_names_each_problem_in_one_line(tmp_path):

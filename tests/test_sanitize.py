@@ -11,7 +11,7 @@ import nbformat
 from nbconvert import HTMLExporter
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from llmkit.grading.sanitize import sanitize_notebook
+from llmkit_instructor.grading.sanitize import sanitize_notebook
 
 TOKEN = "FORGED_BY_STUDENT"
 SVG = f'<svg xmlns="http://www.w3.org/2000/svg"><script>{TOKEN}()</script></svg>'

@@ -92,7 +92,7 @@ def kernel(tmp_path_factory):
     from jupyter_client import BlockingKernelClient
     from jupyter_core.utils import run_sync
 
-    from llmkit.grading import remote, sandbox
+    from llmkit_instructor.grading import remote, sandbox
 
     submission = tmp_path_factory.mktemp("submission")
     (submission / "notes.txt").write_text("the student's own file")
@@ -163,7 +163,8 @@ print("uid", os.getuid())
 try:
     socket.create_connection(("127.0.0.1", 22), timeout=1); print("NETWORK")
 except OSError as exc: print("no network")
-for name in ("llmkit_solutions.attention", "llmkit.grading", "llmkit.grading.attention"):
+for name in ("llmkit_solutions.attention", "llmkit_instructor", "llmkit_instructor.grading",
+             "llmkit_instructor.grading.attention", "llmkit.grading"):
     try: importlib.import_module(name); print("IMPORTED", name)
     except ImportError: print("hidden", name)
 for path in ("/usr/evil", "/work/evil", os.path.expanduser("~/evil")):
@@ -179,7 +180,7 @@ print("processes", len([p for p in os.listdir("/proc") if p.isdigit()]))
 
 def test_remote_objects_behave_like_the_kernels(kernel):
     session, _ = kernel
-    from llmkit.grading.remote import RemoteObject
+    from llmkit_instructor.grading.remote import RemoteObject
 
     found = session.resolve(["Doubler", "squares", "torch", "missing_name"])
     assert "missing_name" not in found and found["torch"] is torch  # modules: the grader's own copy

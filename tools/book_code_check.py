@@ -7,7 +7,7 @@ Usage (from the repository root, with the course environment on PATH):
 ``--book-repo`` is a checkout (or extract) of the book's public repository, rasbt/LLMs-from-scratch.
 Nothing from it is copied into this repository: the definitions are read from that folder, placed in
 a submission on a scratch copy of the course, and graded through the real trusted path
-(``llmkit.course.build`` / ``llmkit.course.grade``), exactly as a student's notebook would be.
+(``llmkit_instructor.course.build`` / ``llmkit_instructor.course.grade``), exactly as a student's notebook would be.
 
 For every exercise the table shows the points earned and, for each lost point, the feedback line.
 Exercises whose graded names the book does not define are listed as "course asks for more"; those cells
@@ -32,8 +32,8 @@ import nbformat
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from llmkit import course  # noqa: E402
-from llmkit.grading.trusted import graded_names, is_test_cell  # noqa: E402
+from llmkit_instructor import course  # noqa: E402
+from llmkit_instructor.grading.trusted import graded_names, is_test_cell  # noqa: E402
 from tests import course_sim  # noqa: E402
 
 # Which chapter folder of the book each assignment follows; the others are searched after it.

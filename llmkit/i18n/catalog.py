@@ -134,23 +134,44 @@ def _is_label(text: str) -> bool:
     return bool(re.search(r"[^\W\d_]{2,}", text)) and not re.fullmatch(r"[a-z]+(_[a-z]+)+", text)
 
 
-def grading_entries(dirs: tuple[Path, ...] = (PACKAGE / "grading",),
+def _grading_dirs() -> tuple[Path, ...]:
+    """The hidden checks' folder, in the instructor package (none in a student's environment)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llmkit_instructor")
+    if spec is None or not spec.submodule_search_locations:
+        return ()
+    return (Path(list(spec.submodule_search_locations)[0]) / "grading",)
+
+
+def grading_entries(dirs: tuple[Path, ...] | None = None,
                     files: tuple[Path, ...] = (PACKAGE / "visible_checks.py", PACKAGE / "validate_summary.py"))\
         -> list[Entry]:
     """Messages the grading checks mark for translation: ``_("...")``, ``N_("...")`` or ``gettext("...")``.
 
-    ``files``: modules outside ``dirs`` with such messages (the helpers of the visible tests).
+    ``dirs``: the checks' folders (default: the instructor package's ``grading``); ``files``: modules
+    outside them with such messages (the helpers of the visible tests).
     """
     entries: dict[str, Entry] = {}
+    dirs = _grading_dirs() if dirs is None else dirs
     paths = [path for folder in dirs for path in sorted(Path(folder).glob("*.py"))] + [Path(f) for f in files]
     for path in paths:
         for lineno, message, comments, _context in extract_from_file(
                 "python", str(path), keywords=GRADING_KEYWORDS, comment_tags=("TRANSLATORS:",)):
             if isinstance(message, str) and message:
                 entry = entries.setdefault(message, Entry("grading", message, [], list(comments)))
-                entry.locations.append((f"llmkit/{path.parent.name}/{path.name}".replace("llmkit/llmkit/", "llmkit/"),
-                                        lineno))
+                entry.locations.append((_location(path), lineno))
     return list(entries.values())
+
+
+def _location(path: Path) -> str:
+    """A module's path from its top-level package: llmkit/visible_checks.py, llmkit_instructor/grading/gpt.py."""
+    parts = [path.name]
+    folder = path.resolve().parent
+    while (folder / "__init__.py").is_file():
+        parts.insert(0, folder.name)
+        folder = folder.parent
+    return "/".join(parts)
 
 
 def template(course_root: Path) -> Catalog:

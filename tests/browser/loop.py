@@ -1,6 +1,6 @@
 """The whole course loop for the browser test: an instructor's course, a student's answers, what to look for.
 
-The instructor's side is the kit's own: a copy of ``course/`` built with ``llmkit.course.build``,
+The instructor's side is the kit's own: a copy of ``course/`` built with ``llmkit_instructor.course.build``,
 released with ``llmkit course release`` and graded with ``llmkit course grade``. The student's side
 is ``llmkit course student-setup`` plus JupyterLab. The student's mistake is one of the course's
 own mutants (``course/mutants/<assignment>.json``), so the diagnosis the feedback must show is the
@@ -34,7 +34,7 @@ def llmkit_cli(*args, timeout=900) -> subprocess.CompletedProcess:
 
 def build_and_release(root: Path, assignments: list[str]) -> str:
     """The instructor's steps before class: build the assignments, release them to the exchange."""
-    from llmkit import course
+    from llmkit_instructor import course
 
     report = course.build(root, only=assignments, validate=False)
     if report.problems:

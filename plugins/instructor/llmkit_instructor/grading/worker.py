@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from .. import errors
+from llmkit import errors
 
 STAGES = ("sandbox", "kernel", "probe", "execute", "stop")  # where a notebook's worker time goes
 
@@ -35,7 +35,7 @@ class Job:
     instructor: dict[str, dict[str, str]] = field(default_factory=dict)  # notebook id -> the gradebook's
     # locked cells (grade id -> source): the only code the executor runs in the grader
     salt: int = 0  # the course's secret salt for hidden-check inputs (0: the published seeds)
-    executor: str = "llmkit.grading.trusted.TrustedExecute"
+    executor: str = "llmkit_instructor.grading.trusted.TrustedExecute"
     threads: int = 0  # torch threads for this grader and for the kernel; 0 leaves the defaults
 
 

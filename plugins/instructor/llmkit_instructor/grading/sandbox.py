@@ -1,7 +1,8 @@
 """Student kernels in a bubblewrap sandbox: the one place where kernels are launched for grading.
 
 What a sandboxed kernel sees: a read-only system (``/usr``), the Python it runs on and its packages,
-the kit with this grading package and the answers of the assignment being graded left out, a
+the kit without the answers of the assignment being graded (and never the instructor package that
+holds this module), a
 private copy of the student's submission (the only writable place besides a small ``/tmp``) and
 the channel folder holding the kernel's Unix sockets. No network (a new, empty network namespace),
 no course folder, gradebook, exchange, other students or the grader's home. It runs as an
@@ -30,6 +31,7 @@ from llmkit.errors import LLMKitError
 
 # Packages of the kit that a kernel may import, found wherever they are installed.
 KIT_PACKAGES = ("llmkit", "llmkit_solutions")
+INSTRUCTOR_PACKAGES = ("llmkit_instructor",)  # this grader: no kernel may import it
 SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/nsswitch.conf",
                 "/etc/passwd", "/etc/group", "/etc/hosts", "/etc/fonts", "/etc/mime.types")
 
@@ -187,7 +189,7 @@ def bwrap_command(spec: SandboxSpec, inner: list[str], scratch: Path) -> list[st
     for prefix in sorted({sys.base_prefix, sys.prefix}, key=len):
         if not prefix.startswith("/usr"):
             b.ro(prefix)
-    hidden = set(spec.hidden_modules) | {"llmkit.grading"}
+    hidden = set(spec.hidden_modules)
     for name in [*KIT_PACKAGES, *plugin_packages()]:
         where = package_dir(name)
         if where is None:
@@ -199,6 +201,10 @@ def bwrap_command(spec: SandboxSpec, inner: list[str], scratch: Path) -> list[st
         inner_hidden = {h for h in hidden if h.startswith(name + ".")}
         source = _filtered_copy(where, inner_hidden, scratch / "packages", name) if inner_hidden else where
         b.ro(source, where)
+    for name in INSTRUCTOR_PACKAGES:  # never bound; installed inside a bound prefix (site-packages), covered
+        where = package_dir(name)
+        if where is not None and any(str(where).startswith(bnd + "/") for bnd in b.bound):
+            b.empty(where)
     b.args += ["--dev", "/dev", "--proc", "/proc"]
     fonts = matplotlib_font_cache()
     if fonts is not None:  # MPLCONFIGDIR starts with the font list: matplotlib does not scan every font again

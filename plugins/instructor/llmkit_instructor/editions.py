@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import LLMKitError
-from . import catalog as cat
-from .edition import build_edition, edition_root
+from llmkit.errors import LLMKitError
+from llmkit.i18n import catalog as cat
+from llmkit.i18n.edition import build_edition, edition_root
 
 GAPS_SHOWN = 12  # a build lists this many of the texts left in English, then counts the rest
 
@@ -41,8 +41,8 @@ def translate(course_root: Path, option: str | None) -> list[str]:
 
 def _nbgrader(course_root: Path, lang: str, names: list[str], validate: bool) -> tuple[list[str], list[str]]:
     """Validate and generate the edition's assignments with nbgrader, its source folder being source-<lang>."""
-    from .. import gradebook
-    from ..course import _in_dir, _validate, api, check_release
+    from . import gradebook
+    from .course import _in_dir, _validate, api, check_release
 
     generated, problems = [], []
     getattr(gradebook, "quiet_nbgrader_warnings", lambda: None)()

@@ -40,6 +40,7 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Dict, Integer, Unicode
 
+from llmkit.exercise import register_defined_check
 from llmkit.i18n.runtime import language
 
 from . import GradingError, salted_seeds
@@ -492,3 +493,6 @@ def check_defined(obj: RemoteObject, name: str | None = None) -> None:
         raise GradingError("this object cannot be traced to a definition in the notebook")
     integrity, index = state
     integrity.check(origin, before=index)
+
+
+register_defined_check(RemoteObject, check_defined)  # what assert_defined_in_notebook asks of a kernel object

@@ -72,7 +72,7 @@ HINTS = {
     "pairs_first": N_("the first pair is missing; start at position 0."),
     "pairs_overlap": N_("overlapping pairs count too: [7, 7, 7] holds the pair (7, 7) twice."),
 }
-# Hints no table entry in course/mutants/01-tokenization.json can simulate (see llmkit.grading.mistakes).
+# Hints no table entry in course/mutants/01-tokenization.json can simulate (see llmkit_instructor.grading.mistakes).
 NOT_SIMULATED = {
     "eot_split": "the notebook's given split keeps <|endoftext|> whole, so only a student who also rewrites split "
                  "can break it; tests/test_grading_tokenization.py covers it",

@@ -29,12 +29,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import LLMKitError
+from llmkit.errors import LLMKitError
 from . import worker
 
 LOG_NAME = ".llmkit-grading.jsonl"
 MAX_SUBMISSION_MB = float(os.environ.get("LLMKIT_MAX_SUBMISSION_MB", "100"))
-EXECUTOR = "llmkit.grading.trusted.TrustedExecute"
+EXECUTOR = "llmkit_instructor.grading.trusted.TrustedExecute"
 
 
 def cores() -> int:
@@ -327,8 +327,8 @@ def pool(workers: int, cluster: str | None = None):
         yield InProcess(), 1
         return
     if not have_dask():
-        raise LLMKitError("parallel grading needs Dask: pip install -e '.[grading]' (or 'dask[distributed]'), "
-                          "or grade in this process with --workers 0")
+        raise LLMKitError("parallel grading needs Dask: pip install 'dask[distributed]' (a dependency of "
+                          "plugins/instructor), or grade in this process with --workers 0")
     import dask
     from distributed import Client, LocalCluster
 

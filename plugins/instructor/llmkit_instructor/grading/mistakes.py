@@ -17,7 +17,7 @@ reference, a correct rewrite that must keep full marks) have ``"mistake": null``
 ``"fails": []``. A grading module may list hints no table can simulate (for instance a mistake that
 only shows on a GPU) in ``NOT_SIMULATED = {key: reason}``.
 
-``python -m llmkit.grading.mistakes`` checks every table and rewrites ``docs/mistakes.md`` from them.
+``python -m llmkit_instructor.grading.mistakes`` checks every table and rewrites ``docs/mistakes.md`` from them.
 """
 
 from __future__ import annotations
@@ -29,21 +29,21 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__import__("llmkit").__file__).resolve().parent.parent  # the kit's checkout (course/, docs/)
 TABLES = ROOT / "course" / "mutants"
 DOCS = ROOT / "docs" / "mistakes.md"
 
 # Which grading module holds the checks (and the HINTS) of each assignment.
 STAGE_MODULES = {
-    "01-tokenization": "llmkit.grading.tokenization",
-    "02-data-sampling": "llmkit.grading.sampling",
-    "03-embeddings": "llmkit.grading.embeddings",
-    "04-attention": "llmkit.grading.attention",
-    "05-gpt-architecture": "llmkit.grading.gpt",
-    "06-pretraining": "llmkit.grading.pretraining",
-    "07-lora": "llmkit.grading.lora",
-    "08-classification-finetuning": "llmkit.grading.classification",
-    "09-instruction-finetuning": "llmkit.grading.instruction",
+    "01-tokenization": "llmkit_instructor.grading.tokenization",
+    "02-data-sampling": "llmkit_instructor.grading.sampling",
+    "03-embeddings": "llmkit_instructor.grading.embeddings",
+    "04-attention": "llmkit_instructor.grading.attention",
+    "05-gpt-architecture": "llmkit_instructor.grading.gpt",
+    "06-pretraining": "llmkit_instructor.grading.pretraining",
+    "07-lora": "llmkit_instructor.grading.lora",
+    "08-classification-finetuning": "llmkit_instructor.grading.classification",
+    "09-instruction-finetuning": "llmkit_instructor.grading.instruction",
 }
 
 # What the prefix of ``student`` says an entry is.
@@ -247,8 +247,8 @@ def _entry_md(m: Mistake) -> str:
 def render(tables: Path = TABLES) -> str:
     """docs/mistakes.md: per assignment and exercise, each known mistake, how it is simulated, its hint."""
     out = ["# Known mistakes per exercise\n",
-           "Generated from `course/mutants/*.json` and the `HINTS` of `llmkit/grading/` by "
-           "`python -m llmkit.grading.mistakes`; do not edit by hand. Every entry is graded end to end by "
+           "Generated from `course/mutants/*.json` and the `HINTS` of `llmkit_instructor/grading/` by "
+           "`python -m llmkit_instructor.grading.mistakes`; do not edit by hand. Every entry is graded end to end by "
            "`tests/test_course_e2e.py`: a mistake loses the points listed and its feedback holds the hint; "
            "a rewrite keeps full marks.\n"]
     for assignment in assignments(tables):
@@ -275,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     if "--check" in args:
         stale = not DOCS.is_file() or DOCS.read_text(encoding="utf-8") != text
         if stale:
-            print(f"{DOCS} is out of date; run python -m llmkit.grading.mistakes", file=sys.stderr)
+            print(f"{DOCS} is out of date; run python -m llmkit_instructor.grading.mistakes", file=sys.stderr)
         return int(stale or bool(problems))
     DOCS.write_text(text, encoding="utf-8")
     print(f"wrote {DOCS}" + (f" ({len(problems)} problems in the tables, listed above)" if problems else ""))

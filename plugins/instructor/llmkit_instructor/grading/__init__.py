@@ -9,7 +9,7 @@ Principles:
 - Integrity: a graded object must be written in the notebook, not imported, re-exported, subclassed
   or wrapped from the reference solutions; otherwise it earns no points.
 
-Each stage's checks live in a submodule (``llmkit.grading.attention`` ...) and are one call in a
+Each stage's checks live in a submodule (``llmkit_instructor.grading.attention`` ...) and are one call in a
 hidden test cell, e.g. ``check_multi_head_attention(MultiHeadAttention)``.
 """
 

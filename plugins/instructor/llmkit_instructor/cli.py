@@ -1,10 +1,16 @@
-"""``llmkit course build | release | grade | status | export | student-setup``: the course's commands."""
+"""The instructor's commands: ``llmkit course build | translate | release | grade | status | export``
+and ``llmkit bench grade``.
+
+The kit's CLI (``llmkit/cli.py``) adds them when this package is installed; without it, a student's
+environment has only ``llmkit course student-setup`` and these verbs answer with one line that names
+this package.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import LLMKitError
+from llmkit.errors import LLMKitError
 
 
 def _root(args) -> Path:
@@ -14,7 +20,7 @@ def _root(args) -> Path:
 
 
 def cmd_translate(args) -> None:
-    from .i18n.cli import translate
+    from .editions import translate
 
     print("\n".join(translate(_root(args), args.lang)))
 
@@ -23,7 +29,7 @@ def cmd_build(args) -> None:
     from .course import build
 
     if args.lang:  # an edition in another language (llmkit/i18n)
-        from .i18n.cli import build as build_editions
+        from .editions import build as build_editions
 
         print("\n".join(build_editions(_root(args), args.lang, args.assignment or None, not args.no_validate)))
         return
@@ -91,7 +97,7 @@ def cmd_grade(args) -> None:
 
     if args.workers is None and not args.cluster and not have_dask():
         print("note: Dask is not installed, so notebooks are graded one at a time in this process; "
-              "pip install -e '.[grading]' for one worker per core")
+              "pip install 'dask[distributed]' (a dependency of the instructor package) for one worker per core")
     outcome = grade(root, args.assignment, args.student, csv, sandbox=not args.no_sandbox,
                     workers=args.workers, cluster=args.cluster, force=args.force)
     for line in _summary(outcome):
@@ -123,14 +129,6 @@ def cmd_export(args) -> None:
     print(f"wrote {path} ({args.format})")
 
 
-def cmd_student_setup(args) -> None:
-    from .grading.exchange import student_setup
-
-    path = student_setup(args.course_id, args.exchange, args.config, force=args.force)
-    print(f"wrote {path}: course {args.course_id!r}, exchange {Path(args.exchange).expanduser().resolve()}")
-    print("restart JupyterLab; the Assignments tab lists what your instructor released")
-
-
 def _workers(text: str) -> int:
     import argparse
 
@@ -139,10 +137,11 @@ def _workers(text: str) -> int:
     return int(text)
 
 
-def add_course_parser(sub) -> None:
-    course = sub.add_parser("course", help="course commands over nbgrader: build, release, grade, status, export, "
-                                           "student-setup")
-    course_sub = course.add_subparsers(dest="course_command", required=True)
+COMMANDS = ("build", "translate", "release", "grade", "status", "export")
+
+
+def add_course_commands(course_sub) -> None:
+    """The instructor's verbs under ``llmkit course`` (the kit adds ``student-setup`` itself)."""
 
     def add(name, func, help_text, course_option=True):
         p = course_sub.add_parser(name, help=help_text)
@@ -178,13 +177,6 @@ def add_course_parser(sub) -> None:
     p = add("export", cmd_export, "write the grades for upload: csv, or Canvas's or Moodle's import format")
     p.add_argument("--format", choices=["csv", "canvas", "moodle"], default="csv")
     p.add_argument("--out", help="where to write (default COURSE/grades.csv or COURSE/grades-FORMAT.csv)")
-    p = add("student-setup", cmd_student_setup, "for students: point JupyterLab's Assignments tab at a course",
-            course_option=False)
-    p.add_argument("--course-id", default="llmkit", help="the course id your instructor gave (default llmkit)")
-    p.add_argument("--exchange", required=True, metavar="PATH", help="the course's exchange folder")
-    p.add_argument("--config", metavar="PATH",
-                   help="where to write (default ~/.jupyter/nbgrader_config.py, or $JUPYTER_CONFIG_DIR)")
-    p.add_argument("--force", action="store_true", help="replace an nbgrader_config.py not written by llmkit")
 
 
 def cmd_bench_grade(args) -> None:

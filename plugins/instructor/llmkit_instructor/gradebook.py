@@ -21,7 +21,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import LLMKitError
+from llmkit.errors import LLMKitError
 
 URL_ENV = "LLMKIT_GRADEBOOK_URL"
 COURSE_ID = "llmkit"  # nbgrader_config.py's CourseDirectory.course_id

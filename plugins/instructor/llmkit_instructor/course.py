@@ -3,7 +3,7 @@
 ``build``: validate every source notebook (the solution passes its own tests), generate the student
 versions, and check that no release contains solution code or hidden tests. ``release``: publish
 built assignments to the exchange. ``grade``: collect submissions from the exchange, grade what is
-new or changed on parallel workers (``llmkit.grading.parallel``), return feedback to the exchange,
+new or changed on parallel workers (``llmkit_instructor.grading.parallel``), return feedback to the exchange,
 export grades.csv. ``status``: what is waiting, graded and returned. Student code runs only in the
 sandboxed kernels of nbgrader's executor configured in ``course/nbgrader_config.py``.
 """
@@ -17,15 +17,22 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .errors import LLMKitError
+from llmkit.errors import LLMKitError
 
 HIDDEN_MARK = "BEGIN HIDDEN TESTS"
 SOLUTION_MARK = "BEGIN SOLUTION"
 
 
+def kit_checkout() -> Path:
+    """The folder holding the kit's checkout (its course/, docs/): where ``pip install -e .`` points ``llmkit``."""
+    import llmkit
+
+    return Path(llmkit.__file__).resolve().parent.parent
+
+
 def default_course_root() -> Path:
     here = Path.cwd()
-    for candidate in (here, here / "course", Path(__file__).resolve().parent.parent / "course"):
+    for candidate in (here, here / "course", kit_checkout() / "course"):
         if (candidate / "nbgrader_config.py").is_file():
             return candidate
     raise LLMKitError("No course found; run from the folder holding nbgrader_config.py or pass --course PATH.")
@@ -58,7 +65,19 @@ def api(course_root: Path):
 
 
 def assignments(course_root: Path) -> list[str]:
+    """The English assignments (``source/NN-name``)."""
     return sorted(p.name for p in (course_root / "source").iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def edition_assignments(course_root: Path) -> list[str]:
+    """The assignments of the editions written so far (``source-es/04-attention-es``; ``build --lang``)."""
+    return sorted(p.name for folder in Path(course_root).glob("source-*") if folder.is_dir()
+                  for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def every_assignment(course_root: Path) -> list[str]:
+    """English and editions: what release and grade look at when no assignment is named."""
+    return assignments(course_root) + edition_assignments(course_root)
 
 
 @dataclass
@@ -116,8 +135,8 @@ def build(course_root: Path | None = None, only: list[str] | None = None, valida
 
 
 def built(course_root: Path) -> list[str]:
-    """Assignments whose student version exists in release/."""
-    return [a for a in assignments(course_root) if any((course_root / "release" / a).glob("*.ipynb"))]
+    """Assignments (editions included) whose student version exists in release/."""
+    return [a for a in every_assignment(course_root) if any((course_root / "release" / a).glob("*.ipynb"))]
 
 
 def release(course_root: Path | None = None, only: list[str] | None = None, force: bool = False) -> dict:
@@ -180,7 +199,7 @@ def grade(course_root: Path | None = None, assignment: str | None = None, studen
     ``cluster`` sends them to a running Dask scheduler instead. One coordinator, this process, alone
     writes the gradebook. One broken submission never stops the others; ``force`` grades again what
     is unchanged. Student kernels run in the bubblewrap sandbox and every test cell is judged in the
-    grader (``llmkit.grading.trusted``); ``sandbox=False`` keeps the trusted verdicts but lets kernels
+    grader (``llmkit_instructor.grading.trusted``); ``sandbox=False`` keeps the trusted verdicts but lets kernels
     see the machine: for trying a course on a laptop, never for a real class.
 
     Returns a dict: ``graded``, ``unchanged``, ``returned``, ``collected`` [(student, assignment)],
@@ -202,7 +221,7 @@ def grade(course_root: Path | None = None, assignment: str | None = None, studen
     install_sqlite_pragmas()
     with _in_dir(course_root):
         nbapi = api(course_root)
-        names = [assignment] if assignment else assignments(course_root)
+        names = [assignment] if assignment else every_assignment(course_root)
         collected = exchange.collect(nbapi, names, student)
         pairs = [(s, a) for s, a in submitted(course_root)
                  if (assignment is None or a == assignment) and (student is None or s == student)]

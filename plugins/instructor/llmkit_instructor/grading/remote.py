@@ -32,7 +32,7 @@ from . import GradingError
 TRUSTED_MODULE_ROOTS = ("torch", "numpy", "math", "random", "re", "json", "string", "collections", "itertools",
                         "functools", "operator", "typing", "dataclasses", "pathlib", "os", "inspect", "copy",
                         "tiktoken", "matplotlib", "regex", "unicodedata", "textwrap")
-TRUSTED_KIT_MODULES = ("llmkit", "llmkit.config", "llmkit.errors", "llmkit.exercise", "llmkit.grading",
+TRUSTED_KIT_MODULES = ("llmkit", "llmkit.config", "llmkit.errors", "llmkit.exercise", "llmkit_instructor.grading",
                        "llmkit.kv_cache", "llmkit.gpt2_bpe", "llmkit.tokenizers", "llmkit.data", "llmkit.io")
 
 
