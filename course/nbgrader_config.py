@@ -65,7 +65,7 @@ _package_dir = lambda name: os.path.dirname(importlib.util.find_spec(name).origi
 c.HTMLExporter.template_name = "feedback"
 c.HTMLExporter.template_file = "llmkit_feedback.html.j2"
 c.HTMLExporter.extra_template_basedirs = [
-    os.path.join(_package_dir("llmkit"), "grading", "templates"),
+    os.path.join(_package_dir("llmkit_instructor"), "grading", "templates"),
     os.path.join(_package_dir("nbgrader"), "server_extensions", "formgrader", "templates"),
 ]
 # The Validate button and `nbgrader validate`: a failed test reads as its exercise and one sentence.

@@ -109,6 +109,23 @@ def _wait_text(locator, predicate, timeout=60.0, what="text"):
     raise TimeoutError(f"{what} never satisfied the check; last seen: {text!r}")
 
 
+def _run_all(page, menu, wait=60.0):
+    """Run > Run All, clicked once more if the first code cell has not started after ``wait`` s.
+
+    A Run All that reaches a kernel still connecting is dropped by the front end (seen on a loaded
+    machine); a student would click again, and so does the test.
+    """
+    prompt = support.code_cell(page, 0).locator(".jp-InputArea-prompt")
+    for attempt in range(2):
+        support.menu_command(page, menu, "runmenu:run-all")
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if (prompt.text_content() or "").strip() not in ("", "[ ]:"):
+                return
+            time.sleep(0.25)
+    raise TimeoutError(f"Run All started no cell in {2 * wait:.0f} s")
+
+
 def _image_loaded(view):
     img = view.locator("img").first
     img.wait_for(state="visible")
@@ -283,7 +300,12 @@ def _saved(path, text, timeout=30.0):
     import nbformat
 
     deadline = time.monotonic() + timeout
-    while not any(text in cell.source for cell in nbformat.read(path, 4).cells):
+    while True:
+        try:  # JupyterLab may be writing the file right now: an empty or partial file is read again
+            if any(text in cell.source for cell in nbformat.read(path, 4).cells):
+                return
+        except Exception:  # noqa: BLE001 - nbformat's NotJSONError or a JSON error: not written yet
+            pass
         assert time.monotonic() < deadline, f"{path.name} was not saved with the student's answer"
         time.sleep(0.2)
 
@@ -438,10 +460,12 @@ def test_an_edition_opens_in_its_language_with_working_widgets(edition_lab):
     with lab.page("edition-opens-in-its-language") as page:
         support.open_lab(page, lab.url, lab.token, f"{edition}/{edition}.ipynb", timeout=120)
 
-        # JupyterLab's own interface comes from the language pack: "Run" and "Help" are "Ejecutar", "Ayuda".
+        # JupyterLab's own interface comes from the language pack: "File", "Edit" and "Help" are "Archivo",
+        # "Editar" and "Ayuda" (the pack may lag behind JupyterLab on a few labels, e.g. "Run").
         menus = page.locator(".lm-MenuBar-content")
-        _wait_text(menus, lambda t: "Ejecutar" in t and "Ayuda" in t, what="JupyterLab's menu bar")
-        assert "Help" not in menus.text_content()
+        _wait_text(menus, lambda t: all(word in t for word in ("Archivo", "Editar", "Ayuda")),
+                   what="JupyterLab's menu bar")
+        assert not {"File", "Edit", "Help"} & set(re.findall(r"[A-Za-z]+", menus.text_content()))
 
         # The notebook's prose is the edition's: the rendered introduction reads as Spanish, not English.
         intro = page.locator(f"{support.NOTEBOOK} .jp-MarkdownCell .jp-RenderedMarkdown").first
@@ -453,7 +477,7 @@ def test_an_edition_opens_in_its_language_with_working_widgets(edition_lab):
         support.screenshot(page, SHOTS / f"edition-{EDITION_LANG}-notebook.png")
 
         # Run All: the solved notebook runs to its tokenizer explorer, whose label is in Spanish and which reacts.
-        support.menu_command(page, "Ejecutar", "runmenu:run-all")
+        _run_all(page, re.compile(r"^(Ejecutar|Run)$"))
         explorer = _widget(page, explorer_index, "llmkit-tokenizer-explorer", timeout=300)
         assert explorer.locator(".widget-label", has_text="Texto").count() == 1, explorer.text_content()[:300]
         assert explorer.locator(".llmkit-tokenizer-panel").count() == 3
