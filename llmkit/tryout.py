@@ -95,5 +95,8 @@ def _plot(results: dict, family: str) -> None:
     ax.set_ylabel("validation loss")
     ax.set_title(f"{family}: yours beside the reference")
     ax.legend()
+    from .i18n import localize_figure
+
+    localize_figure(fig)  # in the language of the notebook's edition, if it has one
     fig.tight_layout()
     plt.show()

@@ -102,8 +102,11 @@ def _literal_text(node: ast.expr, source: str) -> str | None:
     return None
 
 
-def widget_entries(widgets_dir: Path = PACKAGE / "widgets") -> list[Entry]:
+def widget_entries(widgets_dir: Path = PACKAGE / "widgets",
+                   files: tuple[Path, ...] = (PACKAGE / "tryout.py",)) -> list[Entry]:
     """The labels a person reads on the kit's widgets: control descriptions, plot titles and axes.
+
+    ``files``: other modules whose plots a notebook shows (``try_component``'s curves).
 
     Read from the widgets' source, never imported: ``description=``/``placeholder=``/``tooltip=``/
     ``label=`` keywords and the text of ``set_title``/``set_xlabel``/``set_ylabel``/``Label``/
@@ -111,7 +114,7 @@ def widget_entries(widgets_dir: Path = PACKAGE / "widgets") -> list[Entry]:
     ``llmkit.i18n.runtime.translate_label`` matches against the rendered text.
     """
     entries: dict[str, Entry] = {}
-    for path in sorted(Path(widgets_dir).glob("*.py")):
+    for path in [*sorted(Path(widgets_dir).glob("*.py")), *map(Path, files)]:
         source = path.read_text(encoding="utf-8")
         for node in ast.walk(ast.parse(source)):
             if not isinstance(node, ast.Call):
@@ -124,7 +127,7 @@ def widget_entries(widgets_dir: Path = PACKAGE / "widgets") -> list[Entry]:
                 text = _literal_text(value, source)
                 if text and _is_label(text):
                     entry = entries.setdefault(text, Entry("widgets", text, [], ["widget label or plot text"]))
-                    entry.locations.append((f"llmkit/widgets/{path.name}", value.lineno))
+                    entry.locations.append((_location(path), value.lineno))
     return list(entries.values())
 
 
