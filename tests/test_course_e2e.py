@@ -29,7 +29,7 @@ ASSIGNMENTS = [a for a in course.assignments(course_sim.COURSE)
 # hour on two cores. CI (45 minutes for everything) grades every correct rewrite and integrity case and
 # the first MUTANTS_PER_ASSIGNMENT mutants of each table; LLMKIT_E2E_MUTANTS=all grades them all (run it
 # after editing a table or a check).
-MUTANTS_PER_ASSIGNMENT = 3
+MUTANTS_PER_ASSIGNMENT = 2
 
 
 def graded_entries(assignment: str) -> list[dict]:
@@ -178,9 +178,9 @@ def test_broken_submissions_are_graded_without_losing_other_grades(graded, tmp_p
     for student, how in BROKEN.items():
         nb = how if isinstance(how, str) else _broken_notebook(root, assignment, how)
         course_sim.submit(root, student, assignment, nb)
-    for student in BROKEN:
-        outcome = course.grade(root, assignment, student=student)  # must not raise
-        assert outcome["graded"] or outcome["failed"]
+    outcome = course.grade(root, assignment)  # all five side by side on the pool; must not raise
+    handled = {pair[0] for pair in outcome["graded"]} | {f[0] for f in outcome["failed"]}
+    assert set(BROKEN) <= handled, f"not graded and not reported as failed: {set(BROKEN) - handled}"
     after = {(r["student"], r["assignment"]): r["score"] for r in course.scores(root)}
     for row in before:
         assert after[(row["student"], row["assignment"])] == row["score"], "another student's grade changed"

@@ -269,13 +269,27 @@ def test_the_widget_labels_are_in_the_template():
 # ------------------------------------------------------------------ nbgrader
 
 
+@pytest.fixture(scope="module")
+def validated_editions(editions):
+    """``nbgrader validate`` on 04-attention in every language, two at a time (one thread each)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    root, _ = editions
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+    def one(lang):
+        notebook = edition_root(root, lang) / f"04-attention-{lang}" / f"04-attention-{lang}.ipynb"
+        return lang, subprocess.run([sys.executable, "-m", "nbgrader", "validate", str(notebook)], cwd=root,
+                                    capture_output=True, text=True, timeout=900, env=env)
+
+    with ThreadPoolExecutor(2) as pool:
+        return dict(pool.map(one, LANGS))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("lang", LANGS)
-def test_nbgrader_validate_passes_on_an_edition_notebook(editions, lang):
-    root, reports = editions
-    notebook = edition_root(root, lang) / f"04-attention-{lang}" / f"04-attention-{lang}.ipynb"
-    result = subprocess.run([sys.executable, "-m", "nbgrader", "validate", str(notebook)], cwd=root,
-                            capture_output=True, text=True, timeout=900)
+def test_nbgrader_validate_passes_on_an_edition_notebook(validated_editions, lang):
+    result = validated_editions[lang]
     assert "Success! Your notebook passes all the tests." in result.stdout, (result.stdout + result.stderr)[-3000:]
 
 

@@ -129,8 +129,7 @@ def attacked(tmp_path_factory):
     listener = Listener()
     course_sim.submit(root, "solution", ASSIGNMENT, course_sim.solved(root, ASSIGNMENT))
     course_sim.submit(root, "untouched", ASSIGNMENT, course_sim.untouched(root, ASSIGNMENT))
-    course.grade(root, ASSIGNMENT, student="solution")
-    course.grade(root, ASSIGNMENT, student="untouched")
+    course.grade(root, ASSIGNMENT)  # the controls: solved and untouched
     # Secrets an attacker would love: one in the instructor's folder, one in another student's work.
     (root / "instructor-notes.txt").write_text(f"{SECRET} the answer key lives in source/\n")
     (root / "autograded" / "solution" / ASSIGNMENT / "secret.txt").write_text(SECRET)
@@ -154,15 +153,20 @@ def attacked(tmp_path_factory):
         (shadow / rel).parent.mkdir(parents=True, exist_ok=True)
         (shadow / rel).write_text("raise SystemExit('shadowed')\n")
     students.append("attack-shadow-files")
+    # Every attack in one run on the worker pool, as `llmkit course grade` grades a class: attacks run
+    # side by side, so one may also try to reach the other's kernel.
+    run = course.grade(root, ASSIGNMENT)
+    failed_pairs = {(f[0], f[1]) for f in run.get("failed", [])}
     outcomes = {}
     for student in students:
-        outcomes[student] = course.grade(root, ASSIGNMENT, student=student)
-        outcomes[student]["failed_pairs"] = {(f[0], f[1]) for f in outcomes[student].get("failed", [])}
+        graded = [pair for pair in run["graded"] if pair[0] == student]
+        failed = [f for f in run.get("failed", []) if f[0] == student]
+        outcomes[student] = {"graded": graded, "failed": failed,
+                             "failed_pairs": {pair for pair in failed_pairs if pair[0] == student}}
     # The controls again, after every attack: nothing may have persisted.
     course_sim.submit(root, "solution-after", ASSIGNMENT, course_sim.solved(root, ASSIGNMENT))
     course_sim.submit(root, "untouched-after", ASSIGNMENT, course_sim.untouched(root, ASSIGNMENT))
-    course.grade(root, ASSIGNMENT, student="solution-after")
-    course.grade(root, ASSIGNMENT, student="untouched-after")
+    course.grade(root, ASSIGNMENT)  # only the two new controls are new or changed
     leftovers = _sandbox_processes()
     listener.close()
     yield dict(root=root, students=students, outcomes=outcomes, before_grades=before_grades,
