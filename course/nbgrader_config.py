@@ -49,6 +49,8 @@ c.TrustedExecute.hidden_modules = {
     "02-data-sampling": ["llmkit_samplers"],  # its windows and random blocks answer the dataset exercises
     "04-attention": ["llmkit_sdpa", "llmkit_gqa", "llmkit_sliding_window"],
     "05-gpt-architecture": ["llmkit_gpt"],
+    # The kit's encoder plugin (mask_tokens, pooling, padding mask), its special tokens and recipes answer 10.
+    "10-encoders-and-masked-lm": ["llmkit_encoder", "llmkit.special_tokens", "llmkit.beyond"],
 }
 # Feedback shows diagnoses and the student's outputs, never hidden test code or grader tracebacks;
 # the page opens with a summary per exercise (title, points, diagnosis), and every output wraps.

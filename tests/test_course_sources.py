@@ -18,7 +18,8 @@ import llmkit_solutions
 COURSE = Path(__file__).resolve().parent.parent / "course"
 NOTEBOOKS = sorted((COURSE / "source").glob("*/*.ipynb"))
 EXPECTED = ["01-tokenization", "02-data-sampling", "03-embeddings", "04-attention", "05-gpt-architecture",
-            "06-pretraining", "07-lora", "08-classification-finetuning", "09-instruction-finetuning"]
+            "06-pretraining", "07-lora", "08-classification-finetuning", "09-instruction-finetuning",
+            "10-encoders-and-masked-lm"]
 
 
 @functools.cache

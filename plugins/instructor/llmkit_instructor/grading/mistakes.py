@@ -44,6 +44,7 @@ STAGE_MODULES = {
     "07-lora": "llmkit_instructor.grading.lora",
     "08-classification-finetuning": "llmkit_instructor.grading.classification",
     "09-instruction-finetuning": "llmkit_instructor.grading.instruction",
+    "10-encoders-and-masked-lm": "llmkit_instructor.grading.encoders",
 }
 
 # What the prefix of ``student`` says an entry is.
