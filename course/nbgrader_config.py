@@ -51,6 +51,8 @@ c.TrustedExecute.hidden_modules = {
     "05-gpt-architecture": ["llmkit_gpt"],
     # The kit's encoder plugin (mask_tokens, pooling, padding mask), its special tokens and recipes answer 10.
     "10-encoders-and-masked-lm": ["llmkit_encoder", "llmkit.special_tokens", "llmkit.beyond"],
+    # the kit's chunker, top-k and prompt (and the reader built on them), and the encoder's mean pooling
+    "11-retrieval-augmented-generation": ["llmkit.beyond.rag", "llmkit.beyond.reader", "llmkit_encoder"],
 }
 # Feedback shows diagnoses and the student's outputs, never hidden test code or grader tracebacks;
 # the page opens with a summary per exercise (title, points, diagnosis), and every output wraps.

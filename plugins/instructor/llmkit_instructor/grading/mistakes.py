@@ -45,6 +45,7 @@ STAGE_MODULES = {
     "08-classification-finetuning": "llmkit_instructor.grading.classification",
     "09-instruction-finetuning": "llmkit_instructor.grading.instruction",
     "10-encoders-and-masked-lm": "llmkit_instructor.grading.encoders",
+    "11-retrieval-augmented-generation": "llmkit_instructor.grading.retrieval",
 }
 
 # What the prefix of ``student`` says an entry is.
