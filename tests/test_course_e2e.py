@@ -25,19 +25,22 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"  # the tim
 ASSIGNMENTS = [a for a in course.assignments(course_sim.COURSE)
                if not os.environ.get("LLMKIT_COURSE_ONLY") or a in os.environ["LLMKIT_COURSE_ONLY"].split(",")]
 
-# The tables hold 13-29 entries per assignment; grading every one through the sandbox takes about an
-# hour on two cores. CI (45 minutes for everything) grades every correct rewrite and integrity case and
-# the first MUTANTS_PER_ASSIGNMENT mutants of each table; LLMKIT_E2E_MUTANTS=all grades them all (run it
-# after editing a table or a check).
+# The tables hold 13-30 entries per assignment; grading every one through the sandbox takes about an
+# hour on two cores. CI (45 minutes for everything) grades, of each table, the integrity cases, the
+# first REWRITES_PER_ASSIGNMENT correct rewrites and the first MUTANTS_PER_ASSIGNMENT mutants;
+# LLMKIT_E2E_MUTANTS=all grades them all (run it after editing a table or a check).
 MUTANTS_PER_ASSIGNMENT = 2
+REWRITES_PER_ASSIGNMENT = 1
 
 
 def graded_entries(assignment: str) -> list[dict]:
     entries = course_sim.mutants(assignment)
     if os.environ.get("LLMKIT_E2E_MUTANTS") == "all":
         return entries
-    mutants = [e for e in entries if e["student"].startswith("mutant-")][:MUTANTS_PER_ASSIGNMENT]
-    return [e for e in entries if not e["student"].startswith("mutant-") or e in mutants]
+    kept = []
+    for kind, limit in (("mutant-", MUTANTS_PER_ASSIGNMENT), ("rewrite-", REWRITES_PER_ASSIGNMENT)):
+        kept += [e for e in entries if e["student"].startswith(kind)][:limit]
+    return [e for e in entries if e in kept or not e["student"].startswith(("mutant-", "rewrite-"))]
 
 
 BROKEN = {
