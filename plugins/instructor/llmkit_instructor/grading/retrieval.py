@@ -322,7 +322,9 @@ def _faiss_top_k(vectors: torch.Tensor, queries: torch.Tensor, k: int):
     import faiss
     import numpy as np
 
-    unit = lambda t: np.ascontiguousarray(torch.nn.functional.normalize(t, dim=-1).numpy(), dtype="float32")  # noqa: E731
+    def unit(t):
+        return np.ascontiguousarray(torch.nn.functional.normalize(t, dim=-1).numpy(), dtype="float32")
+
     index = faiss.IndexFlatIP(vectors.shape[1])
     index.add(unit(vectors))
     scores, ids = index.search(unit(queries), k)
