@@ -76,7 +76,8 @@ def test_softmax_over_queries_is_named():
 
 
 def test_an_attention_mask_that_hides_the_real_tokens_is_named():
-    ns = solved(**{"padding-attention": ("hidden_keys = ~mask[:, None, None, :]", "hidden_keys = mask[:, None, None, :]")})
+    ns = solved(**{"padding-attention": ("hidden_keys = ~mask[:, None, None, :]",
+                                         "hidden_keys = mask[:, None, None, :]")})
     assert HINTS["mask_hides_real"] in _hint_of(ns, "padding-attention-hidden")
 
 
@@ -86,8 +87,8 @@ def test_choosing_above_one_minus_prob_is_named_by_its_share():
 
 
 def test_a_wrong_split_is_named():
-    ns = solved(**{"mask-tokens": ("inputs[chosen & (how < 0.8)] = mask_id\n    replace = chosen & (how >= 0.8) & (how < 0.9)",
-                                   "inputs[chosen & (how < 0.5)] = mask_id\n    replace = chosen & (how >= 0.5) & (how < 0.9)")})
+    old = "inputs[chosen & (how < 0.8)] = mask_id\n    replace = chosen & (how >= 0.8) & (how < 0.9)"
+    ns = solved(**{"mask-tokens": (old, old.replace("0.8", "0.5"))})
     assert HINTS["split_wrong"] in _hint_of(ns, "mask-tokens-hidden")
 
 
@@ -101,7 +102,8 @@ def test_draws_in_another_order_keep_the_invariants_but_miss_the_exact_result():
 
 
 def test_an_unknown_pooling_must_raise_value_error():
-    ns = solved(**{"pooling": ('        raise ValueError(f"how must be \'cls\' or \'mean\', got {how!r}")\n', "        pass\n")})
+    raising = '        raise ValueError(f"how must be \'cls\' or \'mean\', got {how!r}")\n'
+    ns = solved(**{"pooling": (raising, "        pass\n")})
     assert HINTS["bad_how"] in _hint_of(ns, "pooling-hidden")
 
 
