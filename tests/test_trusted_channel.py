@@ -89,6 +89,7 @@ def _need_bwrap():
 @pytest.fixture(scope="module")
 def kernel(tmp_path_factory):
     _need_bwrap()
+    import zmq
     from jupyter_client import BlockingKernelClient
     from jupyter_core.utils import run_sync
 
@@ -96,16 +97,20 @@ def kernel(tmp_path_factory):
 
     submission = tmp_path_factory.mktemp("submission")
     (submission / "notes.txt").write_text("the student's own file")
+
     scratch = sandbox.new_scratch()
     uid = sandbox.fresh_uid()
     work = sandbox.prepare_workdir(submission, scratch, uid)
     spec = sandbox.SandboxSpec(workdir=work, hidden_modules={"llmkit_solutions.attention"}, uid=uid)
     km = sandbox.SandboxedKernelManager(spec, scratch)
     run_sync(km.start_kernel)()
-    client = BlockingKernelClient()
+    context = zmq.Context()  # a context of its own: nothing shared with earlier tests in this process
+    client = BlockingKernelClient(context=context)
     client.load_connection_info(km.get_connection_info())
     client.start_channels()
-    client.execute_interactive("pass", timeout=180)  # answers once the kernel is up (no heartbeat race)
+    # Shell answers and IOPub is subscribed: an execution's idle status published before the
+    # subscription is live would be lost, and waiting for it would hang (it did, now and then).
+    remote.wait_until_connected(client, timeout=180)
     setup = """
 import llmkit.probe as __llmkit_probe__
 import torch
@@ -145,6 +150,7 @@ liar = Liar()
     session = remote.KernelSession(client, deadline=time.monotonic() + 600)
     yield session, client
     client.stop_channels()
+    context.destroy(linger=0)
     run_sync(km.shutdown_kernel)(now=True)
     shutil.rmtree(scratch, ignore_errors=True)
 

@@ -73,6 +73,36 @@ def trusted_module(name: str):
     return None
 
 
+def wait_until_connected(client, timeout: float) -> None:
+    """Return once the kernel answers on shell *and* this client's IOPub subscription is live.
+
+    A freshly started SUB socket misses whatever the kernel publishes before the subscription reaches
+    it; a short execution (its idle status included) can be lost that way, and waiting for it then
+    hangs. So ask for kernel_info until its reply comes back together with an IOPub message (as
+    jupyter_client's wait_for_ready does, without its heartbeat check, which needs a manager).
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        client.kernel_info()
+        try:
+            reply = client.get_shell_msg(timeout=1)
+        except Empty:
+            continue
+        if reply["msg_type"] != "kernel_info_reply":
+            continue
+        try:
+            client.get_iopub_msg(timeout=0.2)
+        except Empty:
+            continue
+        while time.monotonic() < deadline:  # drop the kernel_info requests' statuses: no one's output
+            try:
+                client.get_iopub_msg(timeout=0.05)
+            except Empty:
+                return
+        return
+    raise TimeoutError(f"the kernel did not answer within {timeout:.0f} s")
+
+
 class KernelSession:
     """One sandboxed kernel, seen from the grader: requests out, data back."""
 

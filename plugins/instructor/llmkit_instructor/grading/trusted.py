@@ -46,7 +46,7 @@ from llmkit.i18n.runtime import language
 from . import GradingError, salted_seeds
 from .sanitize import sanitize_notebook
 from .integrity import Cell, SourceIntegrity
-from .remote import KernelGone, KernelSession, RemoteObject, StudentCodeError
+from .remote import KernelGone, KernelSession, RemoteObject, StudentCodeError, wait_until_connected
 from . import sandbox
 
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
@@ -314,6 +314,11 @@ class TrustedExecute(Execute):
         self._client = client
         deadline = time.monotonic() + self.notebook_timeout
         self._session = KernelSession(client, deadline=deadline, op_timeout=float(self.timeout or 120))
+        try:
+            wait_until_connected(client, timeout=60)
+        except TimeoutError:
+            self._dead = "the grader's probe could not reach the kernel"
+            return
         reply = client.execute_interactive("import llmkit.probe as __llmkit_probe__", timeout=60,
                                            store_history=False, output_hook=lambda m: None)
         if reply["content"]["status"] != "ok":
