@@ -223,9 +223,10 @@ def hf_gpt2_from(model, cfg: dict):
 
 def bench_generate(batch_size: int = 1, prompt_tokens: int = 32, new_tokens: int = 64, rounds: int = 3,
                    threads: int | None = None, seed: int = 123, cfg: dict | None = None,
-                   extra: tuple = ("bf16", "int8"), hf: bool = True, lookup: int = 8, log=None) -> dict:
-    """Greedy decoding tokens/s: production (fp32, with prompt lookup, bf16/int8 copies), the
-    reference, and HF."""
+                   extra: tuple = ("bf16", "int8"), hf: bool = True, lookup: int = 8, draft_tokens: int = 4,
+                   log=None) -> dict:
+    """Greedy decoding tokens/s: production (fp32, with prompt lookup, bf16/int8 copies alone and as
+    drafts that fp32 checks), the reference, and HF."""
     from llmkit_gpt import generate, quantize_for_decoding  # the production decoder and its copies
 
     if threads:
@@ -266,6 +267,10 @@ def bench_generate(batch_size: int = 1, prompt_tokens: int = 32, new_tokens: int
     copies = {d: quantize_for_decoding(model, d) for d in extra}
     for d, copy in copies.items():
         paths[f"gpt {d} copy"] = (lambda c=copy: generate(c, prompt, new_tokens))
+    if draft_tokens:
+        for d, copy in copies.items():  # fp32's own greedy ids, guessed ahead by the lighter copy
+            paths[f"gpt fp32 + {d} draft {draft_tokens}"] = (
+                lambda c=copy: generate(model, prompt, new_tokens, draft=c, draft_tokens=draft_tokens))
     outputs = {}
     for name, fn in paths.items():
         start = time.perf_counter()
@@ -349,6 +354,8 @@ def main(argv=None) -> int:
     g.add_argument("--rounds", type=int, default=3)
     g.add_argument("--copies", default="bf16,int8", help="lighter decoding copies to time too ('' for none)")
     g.add_argument("--lookup", type=int, default=8, help="also time prompt-lookup decoding with this many guesses (0: no)")
+    g.add_argument("--draft", type=int, default=4,
+                   help="also time fp32 checking this many guesses of each copy per pass (0: no)")
     g.add_argument("--no-hf", action="store_true")
     for p in (t, g):
         p.add_argument("--threads", type=int, default=None)
@@ -361,7 +368,7 @@ def main(argv=None) -> int:
     else:
         copies = tuple(c for c in args.copies.split(",") if c)
         result = bench_generate(args.batch_size, args.prompt_tokens, args.new_tokens, args.rounds, args.threads,
-                                extra=copies, hf=not args.no_hf, lookup=args.lookup, log=log)
+                                extra=copies, hf=not args.no_hf, lookup=args.lookup, draft_tokens=args.draft, log=log)
         show = print_generate
     if args.json:
         print(json.dumps(result, indent=2, default=str))

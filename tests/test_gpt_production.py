@@ -171,6 +171,25 @@ def test_loss_under_bf16_autocast_is_close_to_fp32():
     assert bf16.dtype == torch.float32 and abs(bf16.item() - fp32.item()) < 0.05
 
 
+@pytest.mark.parametrize("tied", [False, True])
+def test_gradients_under_bf16_autocast_match_the_plain_loss_under_autocast(tied):
+    # The plain loss under autocast is what nanoGPT and the book's loop compute in bf16; the chunked
+    # loss must give the same gradients to bf16 rounding, and keep the weights' gradients fp32.
+    grads = []
+    for fused in (False, True):
+        _, ours = pair(drop_rate=0.0, tie_weights=tied)
+        x, y = ids(), ids(seed=2)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = ours(x, targets=y) if fused else F.cross_entropy(ours(x).flatten(0, 1).float(), y.flatten())
+        loss.backward()
+        grads.append({n: p.grad for n, p in ours.named_parameters()})
+    for name, want in grads[0].items():
+        got = grads[1][name]
+        assert got.dtype == torch.float32, name
+        scale = want.abs().max().item() or 1.0
+        assert (got - want).abs().max().item() <= 0.05 * scale, name
+
+
 def test_a_replaced_head_falls_back_to_the_plain_loss():
     _, ours = pair(drop_rate=0.0)
     ours.out_head = torch.nn.Linear(32, 2)  # classification fine-tuning: a new head with a bias
@@ -348,6 +367,34 @@ def test_prompt_lookup_stops_at_eos_like_the_book():
     eos = book_generate(book, prompt, 12, 16)[0, 10].item()
     want = book_generate(book, prompt, 30, 16, eos_id=eos)
     assert torch.equal(generate(ours, prompt, 30, eos_id=eos, lookup=4), want)
+
+
+@pytest.mark.parametrize("kind", ["bf16", "int8", "stranger"])
+@pytest.mark.parametrize("guesses", [1, 4])
+def test_a_draft_model_gives_exactly_the_greedy_ids(kind, guesses):
+    new_tokens = 40  # past the window of 16 twice: guessing stops at the first crop, rebuilds follow
+    for seed in range(2):
+        book, ours = pair(seed=seed)
+        # A copy of the weights guesses well; a model with other weights guesses badly: either way
+        # the ids are the model's own.
+        draft = pair(seed=seed + 10)[1].eval() if kind == "stranger" else quantize_for_decoding(ours, kind)
+        for prompt in (ids(batch=2, tokens=6, seed=seed), ids(batch=1, tokens=20, seed=seed)):  # 20 > context
+            want = book_generate(book, prompt, new_tokens, 16, use_cache=True)
+            assert torch.equal(generate(ours, prompt, new_tokens, draft=draft, draft_tokens=guesses), want)
+
+
+def test_a_draft_model_stops_at_eos_and_refuses_sampling():
+    book, ours = pair()
+    prompt = ids(batch=1, tokens=6)
+    eos = book_generate(book, prompt, 12, 16)[0, 10].item()
+    want = book_generate(book, prompt, 30, 16, eos_id=eos)
+    draft = quantize_for_decoding(ours, "bf16")
+    assert torch.equal(generate(ours, prompt, 30, eos_id=eos, draft=draft), want)
+    other_vocab = pair(vocab_size=50)[1]
+    for kwargs in (dict(temperature=0.7), dict(lookup=4), dict(draft=other_vocab)):
+        with pytest.raises(LLMKitError) as err:
+            generate(ours, prompt, 5, **{"draft": draft, **kwargs})
+        assert "\n" not in str(err.value)
 
 
 def test_lookup_draft_follows_the_latest_repeat_of_the_last_ngram():

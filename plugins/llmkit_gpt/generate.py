@@ -146,7 +146,7 @@ def lookup_draft(ids, k, ngram=3):
 
 @torch.inference_mode()
 def generate(model, idx, max_new_tokens, context_size=None, temperature=0.0, top_k=None, eos_id=None,
-             prompt_lengths=None, lookup=0):
+             prompt_lengths=None, lookup=0, draft=None, draft_tokens=4):
     """Append up to ``max_new_tokens`` ids to ``idx`` (B, T); the book's ``generate`` with a KV cache.
 
     ``prompt_lengths`` (B,) marks ``idx`` as left-padded prompts of those lengths (see
@@ -156,6 +156,11 @@ def generate(model, idx, max_new_tokens, context_size=None, temperature=0.0, top
     forward pass: the ids the model itself would pick are kept, the first wrong guess and what follows
     are dropped. The result is the greedy result; what changes is how many tokens one pass reading
     all the weights produces.
+
+    ``draft=lighter`` (greedy only) guesses with a lighter copy of the same model instead, such as
+    ``quantize_for_decoding(model, "bf16")``: it decodes ``draft_tokens`` ids ahead with its own cache
+    (half the bytes per step), and ``model`` checks them in one pass as above (speculative decoding).
+    The ids are still ``model``'s own greedy ids.
     """
     context_size = min(context_size or model.context_length, model.context_length)
     batch, width = idx.shape
@@ -169,10 +174,21 @@ def generate(model, idx, max_new_tokens, context_size=None, temperature=0.0, top
             pad = None
         elif not hasattr(model, "hidden"):
             raise LLMKitError(f"{type(model).__name__} cannot mask padding; pass prompts of equal length.")
-    if lookup and (temperature != 0.0 or pad is not None):
-        raise LLMKitError("lookup works for greedy decoding (temperature 0) of prompts of equal length.")
+    if (lookup or draft is not None) and (temperature != 0.0 or pad is not None):
+        raise LLMKitError("lookup and draft work for greedy decoding (temperature 0) of prompts of equal length.")
+    if lookup and draft is not None:
+        raise LLMKitError("pass either lookup=k or draft=model, not both.")
     cache = StaticKVCache.for_model(model, batch, context_size, pad)
     logits = _last_logits(model, idx[:, -context_size:], cache)  # (B, V)
+    guesser = None
+    if draft is not None:
+        ours, theirs = model.tok_emb.num_embeddings, getattr(getattr(draft, "tok_emb", None), "num_embeddings", None)
+        if theirs != ours:
+            raise LLMKitError(f"the draft model's vocabulary ({theirs}) is not the model's ({ours}); pass a copy "
+                              "of the same model, e.g. quantize_for_decoding(model, 'bf16').")
+        guesser = _DraftModel(draft, batch, context_size)
+    ahead = draft_tokens if draft is not None else lookup
+    base = max(0, width - context_size)  # the cache's position 0 is idx[:, base] (guessing stops at a crop)
     produced = 0
     while produced < max_new_tokens:
         nxt = next_token(logits, temperature, top_k)  # (B, 1)
@@ -188,20 +204,28 @@ def generate(model, idx, max_new_tokens, context_size=None, temperature=0.0, top
             cache.reset()
             logits = _last_logits(model, idx[:, -context_size:], cache)
             continue
-        room = min(lookup, max_new_tokens - produced, context_size - cache.offset - 1)
-        drafts = [lookup_draft(row, room) for row in idx] if room > 0 else []
-        guess = min((len(d) for d in drafts), default=0)  # every row checks the same number
-        if guess == 0:
+        room = min(ahead, max_new_tokens - produced, context_size - cache.offset - 1)
+        if room <= 0:
+            guesses = None
+        elif guesser is not None:
+            guesses = guesser.propose(idx[:, base:], room)  # (B, room); positions as in the cache
+        else:
+            drafts = [lookup_draft(row, room) for row in idx]
+            guess = min(len(d) for d in drafts)  # every row checks the same number
+            guesses = torch.tensor([d[:guess] for d in drafts], device=idx.device) if guess else None
+        if guesses is None:
             logits = _last_logits(model, nxt, cache)
             continue
-        draft = torch.tensor([d[:guess] for d in drafts], device=idx.device)  # (B, g)
+        draft_ids, guess = guesses, guesses.shape[1]  # (B, g)
         start = cache.offset
-        chunk_logits = _all_logits(model, torch.cat([nxt, draft], dim=1), cache)  # (B, g+1, V)
+        chunk_logits = _all_logits(model, torch.cat([nxt, draft_ids], dim=1), cache)  # (B, g+1, V)
         picks = chunk_logits.argmax(dim=-1)  # (B, g+1): the model's own choice after each position
-        agree = (picks[:, :guess] == draft).long().cumprod(dim=1).sum(dim=1)  # (B,) leading matches
+        agree = (picks[:, :guess] == draft_ids).long().cumprod(dim=1).sum(dim=1)  # (B,) leading matches
         accepted = int(agree.min())
+        if guesser is not None:
+            guesser.keep(start + 1 + accepted)  # idx[:, start] is nxt; the kept guesses follow it
         for j in range(accepted):
-            tok = draft[:, j:j + 1]  # the model's own greedy choice here, so the book's too
+            tok = draft_ids[:, j:j + 1]  # the model's own greedy choice here, so the book's too
             if eos_id is not None and bool((tok == eos_id).all()):
                 return idx
             idx = torch.cat([idx, tok], dim=1)
@@ -211,6 +235,27 @@ def generate(model, idx, max_new_tokens, context_size=None, temperature=0.0, top
         cache.truncate(start + 1 + accepted)  # drop the keys of rejected guesses
         logits = chunk_logits[:, accepted]  # (B, V): the next greedy pick follows the last kept id
     return idx
+
+
+class _DraftModel:
+    """Greedy guesses from a lighter copy of the model, kept in step with the ids through its own cache."""
+
+    def __init__(self, model, batch, context_size):
+        self.model = model
+        self.cache = StaticKVCache.for_model(model, batch, context_size)
+
+    def propose(self, idx, k):
+        """(B, L) ids, all but the last few already in this cache -> (B, k) greedy guesses of what follows."""
+        chunk = idx[:, self.cache.offset:]  # (B, n) the ids this cache has not seen: 1 or 2 usually
+        guesses = []
+        for _ in range(k):
+            chunk = _last_logits(self.model, chunk, self.cache).argmax(dim=-1, keepdim=True)  # (B, 1)
+            guesses.append(chunk)
+        return torch.cat(guesses, dim=1)  # the last guess is never fed to this cache
+
+    def keep(self, length):
+        """The first ``length`` positions hold the ids that stay; forget any guess after them."""
+        self.cache.truncate(length)
 
 
 class Int8Linear(nn.Module):
