@@ -23,8 +23,9 @@ class LinearCrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, weight, targets, chunk_rows, ignore_index):
-        # x (N, E), weight (V, E), targets (N,) int64
+        # x (N, E) in the compute dtype, weight (V, E) as stored (fp32 under autocast), targets (N,) int64
         n_rows = x.shape[0]
+        w = weight.to(x.dtype)  # (V, E) the matmuls' copy; a no-op in fp32
         keep = targets != ignore_index  # (N,)
         n_kept = keep.sum().clamp(min=1).to(torch.float32)  # the mean's denominator, never 0
         want_x, want_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
@@ -35,7 +36,7 @@ class LinearCrossEntropy(torch.autograd.Function):
             stop = min(start + chunk_rows, n_rows)
             x_c, keep_c = x[start:stop], keep[start:stop]  # (C, E), (C,)
             t_c = targets[start:stop].clamp(min=0).unsqueeze(1)  # (C, 1); ignored rows point at id 0
-            logits = (x_c @ weight.t()).float()  # (C, V): only this block of rows, upcast for the softmax
+            logits = (x_c @ w.t()).float()  # (C, V): only this block of rows, upcast for the softmax
             picked = logits.gather(1, t_c)  # (C, 1) the target's logit
             top = logits.amax(dim=1, keepdim=True)  # (C, 1)
             # exp(l - top) is a denormal below e^-87, and CPUs compute denormals about 100x slower;
@@ -52,9 +53,15 @@ class LinearCrossEntropy(torch.autograd.Function):
                 grad.scatter_add_(1, t_c, -row_weight)
                 grad = grad.to(x.dtype) if x.dtype != torch.float32 else grad
                 if want_x:
-                    grad_x[start:stop] = grad @ weight.to(grad.dtype)  # (C, E)
+                    grad_x[start:stop] = grad @ w  # (C, E)
                 if want_w:
-                    grad_w.addmm_(grad.t().float(), x_c.float())  # (V, E) += (V, C) @ (C, E)
+                    # (V, E) += (V, C) @ (C, E). In bf16 the GEMM runs in bf16 (at twice the fp32 rate
+                    # where the CPU has it) and only each block's result is added in fp32.
+                    if grad.dtype == torch.float32:
+                        grad_w.addmm_(grad.t(), x_c)
+                    else:
+                        grad_w += grad.t() @ x_c
+        # The weight's gradient stays fp32 for an fp32 weight: no round trip through bf16.
         ctx.save_for_backward(grad_x, grad_w.to(weight.dtype) if grad_w is not None else None)
         return total / n_kept
 
@@ -75,8 +82,7 @@ def linear_cross_entropy(x, weight, targets, chunk_rows=512, ignore_index=IGNORE
     Under autocast the matmuls run in the autocast dtype and the softmax of each block in fp32.
     """
     if torch.is_autocast_enabled(x.device.type):
-        dtype = torch.get_autocast_dtype(x.device.type)
-        x, weight = x.to(dtype), weight.to(dtype)
+        x = x.to(torch.get_autocast_dtype(x.device.type))  # the weight is cast inside, once per step
         with torch.autocast(x.device.type, enabled=False):
             return LinearCrossEntropy.apply(x, weight, targets, chunk_rows, ignore_index)
     return LinearCrossEntropy.apply(x, weight, targets, chunk_rows, ignore_index)
