@@ -332,6 +332,27 @@ def choose_compile(device: Any = "cpu", steps: int | None = None, step_seconds: 
     return saved > cost
 
 
+def step_flops(model_cfg: dict, batch_tokens: int) -> float:
+    """Training FLOPs of one step of a GPT shaped like ``model_cfg`` (6 per weight per token, plus attention)."""
+    e, layers = model_cfg["emb_dim"], model_cfg["n_layers"]
+    per_token = 6 * (layers * 12 * e * e + e * model_cfg["vocab_size"]) + 12 * layers * model_cfg["context_length"] * e
+    return per_token * batch_tokens
+
+
+def choose_compile_for(device: Any, model_cfg: dict, batch_tokens: int, steps: int) -> bool:
+    """``choose_compile`` for a run of ``steps`` steps of this model: its eager step time is the
+    calibration step's, scaled by the ratio of their FLOPs."""
+    if calibration_off():
+        return False
+    record = calibration(device, parts=("compile",))["compile"]
+    eager = (record.get("step_seconds") or {}).get("eager")
+    if eager is None:
+        return choose_compile(device)
+    calibration_flops = step_flops(CALIBRATION_CFG, CALIBRATION_BATCH * CALIBRATION_CFG["context_length"])
+    step_seconds = eager * step_flops(model_cfg, batch_tokens) / calibration_flops
+    return choose_compile(device, steps, step_seconds, model_cfg.get("n_layers"))
+
+
 def explain(device: Any = "cpu") -> str:
     """One line for reports: what auto chose here and why (measures the precision part if missing)."""
     entry = calibration(device)

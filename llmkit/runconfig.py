@@ -59,7 +59,8 @@ class ModelConfig:
 @dataclass
 class DeviceConfig:
     name: str = "auto"
-    precision: str = "auto"  # auto | fp32 | bf16 | fp16
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16; auto: measured once per machine (llmkit.autotune)
+    compile: str = "auto"  # auto | on | off: torch.compile the training step; auto: when measured to pay here
 
 
 @dataclass

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from .. import autotune
 from ..devices import get_device
 from ..errors import LLMKitError
 from ..io import atomic_write_text
@@ -25,6 +26,14 @@ from .rundir import StageResult, default_run_dir, prepare_run_dir, write_report
 from .stages import classify, instruct, pretrain
 
 STAGES = {stage.NAME: stage for stage in (pretrain, classify, instruct)}
+COMPILE_CHOICES = ("auto", "on", "off")
+
+
+def choose_precision(device) -> None:
+    """``precision = "auto"``: what this machine measured faster (``llmkit.autotune``, cached), on one
+    process on a CPU or a CUDA GPU; several ranks keep the device's static choice, so that they agree."""
+    if device.world_size == 1 and device.torch_device.type in ("cpu", "cuda"):
+        device.precision = autotune.choose_precision(device.torch_device)
 
 __all__ = ["STAGES", "StageResult", "Trained", "run"]
 
@@ -42,7 +51,11 @@ def run(cfg: RunConfig, run_dir: Path | None = None, resume: bool = False, overw
         cfg = load_run_config(run_dir / "config.toml")  # the killed run's settings, its stages included
     if cfg.run.threads > 0:
         torch.set_num_threads(cfg.run.threads)
+    if cfg.device.compile not in COMPILE_CHOICES:
+        raise LLMKitError(f"device.compile must be one of {', '.join(COMPILE_CHOICES)}, got {cfg.device.compile!r}.")
     device = get_device(cfg.device.name, cfg.device.precision)
+    if cfg.device.precision == "auto":
+        choose_precision(device)
     stages = list(stages or cfg.run.stages)
     unknown = [s for s in stages if s not in STAGES]
     if unknown:

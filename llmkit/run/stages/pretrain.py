@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from ... import autotune
 from ...checkpoint import load_checkpoint, load_model_state
 from ...decoding import complete
 from ...devices import Device
@@ -31,6 +32,18 @@ SAMPLE_PROMPTS = ("The", "Once upon a time", "In the morning")
 
 def check(cfg: RunConfig) -> None:
     """Nothing to check ahead: the corpus and tokenizer fail with one line as soon as they are read."""
+
+
+def wants_compile(cfg: RunConfig, device: Device, model_cfg: dict, loader) -> bool:
+    """``device.compile``: on, off, or auto: when this machine measured compiling to pay for this run's length."""
+    if cfg.device.compile != "auto":
+        return cfg.device.compile == "on"
+    if device.world_size > 1:
+        return False  # every rank must decide alike; a measurement per rank might not
+    steps = cfg.train.max_steps if cfg.train.max_steps > 0 else cfg.train.epochs * len(loader)
+    # From the settings, not a batch: drawing one would move the sampler's random state.
+    batch_tokens = cfg.sampler.batch_size * (cfg.sampler.max_length or model_cfg["context_length"])
+    return autotune.choose_compile_for(device.torch_device, model_cfg, batch_tokens, steps)
 
 
 def run(cfg: RunConfig, run_dir: Path, device: Device, resume: bool = False, init_from: str | None = None,
@@ -72,10 +85,13 @@ def run(cfg: RunConfig, run_dir: Path, device: Device, resume: bool = False, ini
     eval_loaders = {"train": make_eval_loader(cfg, prepared.train_ids), "val": make_eval_loader(cfg, prepared.val_ids)}
     if forgetting:
         forgetting["before"] = average_loss(base_model, forgetting["old_loader"], device, cfg.train.eval_batches)
+    loader = make_train_loader(cfg, prepared.train_ids)
+    compile_step = wants_compile(cfg, device, prepared.model_cfg, loader)
     started = time.perf_counter()
-    state = train(model, make_train_loader(cfg, prepared.train_ids), eval_loaders, cfg.train, device,
+    state = train(model, loader, eval_loaders, cfg.train, device,
                   tokenizer=prepared.tokenizer, run_dir=run_dir, resume_from=resume_payload, callbacks=callbacks,
-                  checkpoint_extra=artifacts.checkpoint_fields(trained, cfg.to_dict()), show_progress=show_progress)
+                  checkpoint_extra=artifacts.checkpoint_fields(trained, cfg.to_dict()), show_progress=show_progress,
+                  compile=compile_step)
     seconds = time.perf_counter() - started
     if forgetting:
         forgetting["after"] = average_loss(base_model, forgetting["old_loader"], device, cfg.train.eval_batches)
@@ -97,6 +113,7 @@ def run(cfg: RunConfig, run_dir: Path, device: Device, resume: bool = False, ini
         "seconds": seconds,
         "tokens_per_s": state.tokens_seen / max(state.elapsed_s, 1e-9),
         "device": repr(device),
+        "compiled": compile_step,
     }
     if forgetting:
         summary["forgetting"] = {k: forgetting[k] for k in ("old_corpus", "before", "after")}
@@ -131,7 +148,8 @@ def report(cfg: RunConfig, s: dict, samples: list[str]) -> str:
         ("sampler", f"{cfg.sampler.name}, batch {cfg.sampler.batch_size} x {cfg.sampler.max_length or m.context_length} tokens"),
         ("model", f"{cfg.model.name}: {m.n_layers} layers, {m.n_heads} heads, emb {m.emb_dim}, context {m.context_length}, "
                   f"attention {m.attention}; {s['parameters']:,} parameters"),
-        ("device", s["device"]),
+        ("device", f"{s['device']}, training step {'compiled' if s.get('compiled') else 'eager'} "
+                   f"(precision {cfg.device.precision}, compile {cfg.device.compile})"),
         ("steps", f"{s['steps']:,} ({s['tokens_seen']:,} tokens, {s['tokens_per_s']:,.0f} tokens/s)"),
         ("validation loss", f"{s['initial_val_loss']:.3f} -> {s['final_val_loss']:.3f} (best {s['best_val_loss']:.3f}, "
                             f"perplexity {math.exp(s['final_val_loss']):.1f})"),
