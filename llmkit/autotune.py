@@ -29,6 +29,7 @@ import os
 import platform
 import shutil
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -281,6 +282,8 @@ def calibration(device: Any = "cpu", parts=("precision",), refresh: bool = False
     measured = False
     for part in parts:
         if refresh or part not in entry:
+            print(f"llmkit: measuring {'fp32 against bf16' if part == 'precision' else 'eager against compiled'} "
+                  f"on this machine, once (kept in {path})", file=sys.stderr, flush=True)
             entry[part] = (calibrate_precision if part == "precision" else calibrate_compile)(device)
             entry[part]["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
             measured = True
