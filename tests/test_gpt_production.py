@@ -29,6 +29,9 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+IGNORE = -100
+
+
 def pair(seed=0, **overrides):
     """The book's GPTModel and ours from the same seed: the same weights, in eval mode."""
     cfg = {**CFG, **overrides}
@@ -154,6 +157,25 @@ def test_linear_cross_entropy_scales_with_the_incoming_gradient_and_skips_unneed
     (3.0 * F.cross_entropy(x2 @ w.t(), t)).backward()
     torch.testing.assert_close(x.grad, x2.grad, atol=1e-5, rtol=1e-5)
     assert w.grad is None
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_linear_cross_entropy_in_chunks_and_softmax_blocks_equals_the_plain_loss(dtype):
+    torch.manual_seed(0)
+    x = (3 * torch.randn(70, 12)).to(dtype).requires_grad_()
+    w = torch.randn(41, 12, requires_grad=True)  # the stored fp32 weight, as under autocast
+    t = torch.randint(0, 41, (70,))
+    t[::9] = IGNORE  # some padded targets
+    got = linear_cross_entropy(x, w, t, chunk_rows=64, softmax_rows=16)  # 70 rows: 64 + 6, blocks of 16
+    got.backward()
+    x2, w2 = x.detach().clone().requires_grad_(), w.detach().clone().requires_grad_()
+    want = F.cross_entropy((x2 @ w2.to(dtype).t()).float(), t, ignore_index=IGNORE)
+    want.backward()
+    tol = dict(atol=1e-5, rtol=1e-5) if dtype == torch.float32 else dict(atol=2e-2, rtol=2e-2)
+    torch.testing.assert_close(got, want, **tol)
+    torch.testing.assert_close(x.grad.float(), x2.grad.float(), **tol)
+    assert w.grad.dtype == torch.float32
+    torch.testing.assert_close(w.grad, w2.grad, **tol)
 
 
 def test_loss_with_every_target_ignored_is_zero_not_nan():

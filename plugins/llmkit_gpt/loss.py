@@ -22,7 +22,7 @@ class LinearCrossEntropy(torch.autograd.Function):
     """mean over kept rows of cross_entropy(x @ weight.T, targets); see ``linear_cross_entropy``."""
 
     @staticmethod
-    def forward(ctx, x, weight, targets, chunk_rows, ignore_index):
+    def forward(ctx, x, weight, targets, chunk_rows, softmax_rows, ignore_index):
         # x (N, E) in the compute dtype, weight (V, E) as stored (fp32 under autocast), targets (N,) int64
         n_rows = x.shape[0]
         w = weight.to(x.dtype)  # (V, E) the matmuls' copy; a no-op in fp32
@@ -36,22 +36,30 @@ class LinearCrossEntropy(torch.autograd.Function):
             stop = min(start + chunk_rows, n_rows)
             x_c, keep_c = x[start:stop], keep[start:stop]  # (C, E), (C,)
             t_c = targets[start:stop].clamp(min=0).unsqueeze(1)  # (C, 1); ignored rows point at id 0
-            logits = (x_c @ w.t()).float()  # (C, V): only this block of rows, upcast for the softmax
-            picked = logits.gather(1, t_c)  # (C, 1) the target's logit
-            top = logits.amax(dim=1, keepdim=True)  # (C, 1)
-            # exp(l - top) is a denormal below e^-87, and CPUs compute denormals about 100x slower;
-            # with a wide spread of logits (a confident model, a tied head) that costs seconds per step.
-            # Clamping changes probabilities below 1e-38 only. In place: the logits are done with.
-            probs = logits.sub_(top).clamp_(min=-87.0).exp_()  # (C, V) unnormalised softmax
-            norm = probs.sum(dim=1, keepdim=True)  # (C, 1)
-            lse = top + norm.log()  # (C, 1) log-sum-exp of the logits
-            total = total + ((lse - picked).squeeze(1) * keep_c).sum()
+            logits = x_c @ w.t()  # (C, V) in the compute dtype: only this chunk of rows
+            # The softmax runs softmax_rows rows at a time in fp32: a block of 32 x 50257 floats (6 MB)
+            # stays in cache through its ten elementwise passes, where the whole chunk (103 MB) would
+            # go to memory and back each time. Each block's gradient overwrites its own logits.
+            for s in range(0, stop - start, softmax_rows):
+                e = min(s + softmax_rows, stop - start)
+                block = logits[s:e].float()  # (r, V): the logits themselves in fp32, a copy in bf16
+                picked = block.gather(1, t_c[s:e])  # (r, 1) the target's logit
+                top = block.amax(dim=1, keepdim=True)  # (r, 1)
+                # exp(l - top) is a denormal below e^-87, and CPUs compute denormals about 100x slower;
+                # with a wide spread of logits (a confident model, a tied head) that costs seconds per
+                # step. Clamping changes probabilities below 1e-38 only.
+                probs = block.sub_(top).clamp_(min=-87.0).exp_()  # (r, V) unnormalised softmax
+                norm = probs.sum(dim=1, keepdim=True)  # (r, 1)
+                lse = top + norm.log()  # (r, 1) log-sum-exp of the logits
+                total = total + ((lse - picked).squeeze(1) * keep_c[s:e]).sum()
+                if want_x or want_w:
+                    # d loss / d logits = (softmax - onehot) / n_kept on kept rows, 0 on ignored ones
+                    row_weight = keep_c[s:e].unsqueeze(1) / n_kept  # (r, 1)
+                    probs.mul_(row_weight / norm).scatter_add_(1, t_c[s:e], -row_weight)
+                    if probs.dtype != logits.dtype:
+                        logits[s:e] = probs  # back to the compute dtype
             if want_x or want_w:
-                # d loss / d logits = (softmax - onehot) / n_kept on kept rows, 0 on ignored ones
-                row_weight = keep_c.unsqueeze(1) / n_kept  # (C, 1)
-                grad = probs.mul_(row_weight / norm)  # (C, V)
-                grad.scatter_add_(1, t_c, -row_weight)
-                grad = grad.to(x.dtype) if x.dtype != torch.float32 else grad
+                grad = logits  # (C, V) d loss / d logits, in the compute dtype
                 if want_x:
                     grad_x[start:stop] = grad @ w  # (C, E)
                 if want_w:
@@ -70,22 +78,23 @@ class LinearCrossEntropy(torch.autograd.Function):
         grad_x, grad_w = ctx.saved_tensors
         # grad_loss is a 0-d tensor (1.0 after loss.backward()); scaling is the only work left.
         return (None if grad_x is None else grad_x * grad_loss,
-                None if grad_w is None else grad_w * grad_loss, None, None, None)
+                None if grad_w is None else grad_w * grad_loss, None, None, None, None)
 
 
-def linear_cross_entropy(x, weight, targets, chunk_rows=512, ignore_index=IGNORE_INDEX):
+def linear_cross_entropy(x, weight, targets, chunk_rows=512, ignore_index=IGNORE_INDEX, softmax_rows=32):
     """Cross-entropy of ``x @ weight.T`` against ``targets`` without materialising the logits.
 
     x (N, E) hidden states after the final norm, weight (V, E) the output head, targets (N,) ids or
     ``ignore_index``. Returns the mean loss over the rows that are not ignored, equal to
     ``F.cross_entropy(x @ weight.T, targets, ignore_index=ignore_index)`` up to float rounding.
-    Under autocast the matmuls run in the autocast dtype and the softmax of each block in fp32.
+    Under autocast the matmuls run in the autocast dtype and the softmax in fp32, ``softmax_rows``
+    rows at a time so that its passes over them stay in cache.
     """
     if torch.is_autocast_enabled(x.device.type):
         x = x.to(torch.get_autocast_dtype(x.device.type))  # the weight is cast inside, once per step
         with torch.autocast(x.device.type, enabled=False):
-            return LinearCrossEntropy.apply(x, weight, targets, chunk_rows, ignore_index)
-    return LinearCrossEntropy.apply(x, weight, targets, chunk_rows, ignore_index)
+            return LinearCrossEntropy.apply(x, weight, targets, chunk_rows, softmax_rows, ignore_index)
+    return LinearCrossEntropy.apply(x, weight, targets, chunk_rows, softmax_rows, ignore_index)
 
 
 def reference_loss(logits, targets, ignore_index=IGNORE_INDEX):

@@ -50,6 +50,7 @@ class GPTConfig:
     qkv_bias: bool = False
     tie_weights: bool = False  # out_head.weight is tok_emb.weight
     loss_chunk_rows: int = 512  # rows of logits alive at once in the training loss (103 MB for GPT-2's vocab)
+    loss_softmax_rows: int = 32  # rows of those whose fp32 softmax runs at once, in cache (6 MB for GPT-2's)
 
     @classmethod
     def from_cfg(cls, cfg: Mapping[str, Any]) -> "GPTConfig":
@@ -230,7 +231,8 @@ class GPT(nn.Module):
         if type(head) is not nn.Linear or head.bias is not None:  # a replaced head: the plain loss
             return reference_loss(head(x), targets, ignore_index)
         return linear_cross_entropy(x.flatten(0, 1), head.weight, targets.flatten(),
-                                    self.config.loss_chunk_rows, ignore_index)  # () mean loss
+                                    self.config.loss_chunk_rows, ignore_index,
+                                    self.config.loss_softmax_rows)  # () mean loss
 
 
 def configure_optimizer(model: nn.Module, lr: float = 4e-4, weight_decay: float = 0.1,
