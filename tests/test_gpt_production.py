@@ -67,6 +67,29 @@ class TestConformanceTied(BaseModelTests):
         return lambda cfg: GPT({**cfg, "tie_weights": True})
 
 
+class TestConformanceBF16(BaseModelTests):
+    """The suite with every forward under bf16 autocast; logits within bf16's rounding of the reference's."""
+
+    atol = 0.05
+    precision = "bf16"
+
+    @pytest.fixture
+    def model_factory(self):
+        return GPT
+
+
+@pytest.mark.slow
+class TestConformanceCompiled(BaseModelTests):
+    """The suite with every forward through torch.compile (fp32: the reference's logits to 2e-5)."""
+
+    atol = 2e-5
+    compiled = True
+
+    @pytest.fixture
+    def model_factory(self):
+        return GPT
+
+
 # --------------------------------------------------------------------------- the book's model, exactly
 
 

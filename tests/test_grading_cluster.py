@@ -2,8 +2,9 @@
 
 ``llmkit course grade --cluster tcp://127.0.0.1:PORT`` sends each sanitized submission to the
 workers as data; they run it in the sandbox and send the executed notebook back; this process, the
-coordinator, alone writes the gradebook. The grades are those of grading in one process
-(``tests/grading_sim.check_expected``, which ``test_grading_parallel`` checks one process against).
+coordinator, alone writes the gradebook (SQLite, or a real PostgreSQL through LLMKIT_GRADEBOOK_URL).
+The grades are those of grading in one process (``tests/grading_sim.check_expected``, which
+``test_grading_parallel`` checks one process against).
 Under CI=true a missing Dask is a failure, elsewhere a skip.
 """
 
@@ -17,8 +18,9 @@ import pytest
 
 from llmkit_instructor import course
 from llmkit_instructor.grading import parallel
-from tests.grading_sim import (ASSIGNMENT, built_course, cell_grades, check_expected, llmkit, require,
-                               require_bubblewrap, submit_all)
+from tests import course_sim
+from tests.grading_sim import (ASSIGNMENT, built_course, cell_grades, check_expected, llmkit, postgres_url,
+                               require, require_bubblewrap, submit_all)
 
 pytestmark = pytest.mark.slow
 
@@ -76,6 +78,22 @@ def test_a_cluster_grades_as_one_process_does(cluster, tmp_path_factory):
     check_expected(cell_grades(root))
     log = (root / "autograded" / parallel.LOG_NAME).read_text().splitlines()
     assert len({json.loads(line)["worker"] for line in log}) == 2, "both workers should have graded"
+
+
+def test_a_cluster_with_a_postgresql_gradebook_grades_as_one_process_does(cluster, tmp_path_factory, monkeypatch):
+    # The workers never see the gradebook: the coordinator alone writes it, here to a real PostgreSQL.
+    url, drop = postgres_url()
+    try:
+        monkeypatch.setenv("LLMKIT_GRADEBOOK_URL", url)
+        root = course_sim.copy_course(tmp_path_factory.mktemp("cluster-postgres"))
+        assert course.build(root, only=[ASSIGNMENT], validate=False).problems == []
+        assert not (root / "gradebook.db").exists()
+        submit_all(root)
+        outcome = course.grade(root, cluster=cluster, progress=False)
+        assert outcome["failed"] == [] and len(outcome["graded"]) == 4
+        check_expected(cell_grades(root))
+    finally:
+        drop()
 
 
 def test_an_unreachable_scheduler_is_one_line_naming_the_fix(tmp_path_factory):

@@ -10,6 +10,8 @@ Needs a ``model_factory`` fixture: a callable ``factory(cfg)`` taking the book's
 - ``book_module_names``: it has ``out_head``, ``trf_blocks`` (with ``att``/``ff``) and ``final_norm``,
   which the kit's fine-tuning strategies use.
 - ``atol``: tolerance of the logits comparisons.
+- ``precision``: ``"bf16"`` runs every forward under the CPU's bf16 autocast (raise ``atol`` to match).
+- ``compiled``: every forward goes through ``torch.compile`` (slow: a compile per model and shape).
 """
 
 from __future__ import annotations
@@ -30,10 +32,25 @@ class BaseModelTests:
     book_compatible = True
     book_module_names = True
     atol = 1e-5
+    precision = "fp32"
+    compiled = False
 
     def build(self, model_factory, seed=0, **overrides):
         torch.manual_seed(seed)
         return model_factory({**CFG, **overrides})
+
+    def call_model(self, model, ids, **kwargs):
+        """``model(ids, **kwargs)`` the way this suite is set to run it: precision, compiled or not."""
+        if self.compiled:
+            compiled = getattr(model, "_conformance_compiled", None)
+            if compiled is None:
+                compiled = torch.compile(model)
+                object.__setattr__(model, "_conformance_compiled", compiled)  # not a submodule
+            forward = compiled
+        else:
+            forward = model
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            return forward(ids, **kwargs)
 
     @staticmethod
     def ids(batch=2, tokens=CFG["context_length"], seed=1):
@@ -50,7 +67,7 @@ class BaseModelTests:
     def test_logits_have_one_row_per_token(self, model_factory):
         model = self.build(model_factory).eval()
         for tokens in (1, 5, CFG["context_length"]):
-            assert model(self.ids(tokens=tokens)).shape == (2, tokens, CFG["vocab_size"])
+            assert self.call_model(model, self.ids(tokens=tokens)).shape == (2, tokens, CFG["vocab_size"])
 
     def test_causal_future_tokens_do_not_change_the_past(self, model_factory):
         model = self.build(model_factory).eval()
@@ -58,13 +75,13 @@ class BaseModelTests:
         changed = ids.clone()
         changed[:, 7:] = (changed[:, 7:] + 1) % CFG["vocab_size"]
         with torch.no_grad():
-            before, after = model(ids), model(changed)
+            before, after = self.call_model(model, ids), self.call_model(model, changed)
         torch.testing.assert_close(after[:, :7], before[:, :7], atol=self.atol, rtol=0)
 
     def test_input_longer_than_the_context_is_one_line(self, model_factory):
         model = self.build(model_factory).eval()
         with pytest.raises(LLMKitError, match="context_length"):
-            model(self.ids(tokens=CFG["context_length"] + 1))
+            self.call_model(model, self.ids(tokens=CFG["context_length"] + 1))
 
     def test_bad_config_is_one_line(self, model_factory):
         with pytest.raises(LLMKitError, match="divisible"):
@@ -83,17 +100,18 @@ class BaseModelTests:
         ids = self.ids()
         model.eval()
         with torch.no_grad():
-            torch.testing.assert_close(model(ids), model(ids), atol=0, rtol=0)
+            torch.testing.assert_close(self.call_model(model, ids), self.call_model(model, ids), atol=0, rtol=0)
         model.train()
         torch.manual_seed(1)
-        first = model(ids)
+        first = self.call_model(model, ids)
         torch.manual_seed(2)
-        assert not torch.allclose(first, model(ids)), "dropout must act in training mode"
+        assert not torch.allclose(first, self.call_model(model, ids)), "dropout must act in training mode"
 
     def test_gradients_reach_every_parameter(self, model_factory):
         model = self.build(model_factory)
         ids = self.ids()
-        loss = torch.nn.functional.cross_entropy(model(ids).flatten(0, 1), ids.roll(-1, dims=1).flatten())
+        logits = self.call_model(model, ids)  # (B, T, V)
+        loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), ids.roll(-1, dims=1).flatten())
         loss.backward()
         for name, param in model.named_parameters():
             assert param.grad is not None and param.grad.abs().sum() > 0, f"{name} got no gradient"
@@ -103,7 +121,8 @@ class BaseModelTests:
         again = self.build(model_factory, seed=5).eval()
         again.load_state_dict(model.state_dict())
         with torch.no_grad():
-            torch.testing.assert_close(again(self.ids()), model(self.ids()), atol=0, rtol=0)
+            torch.testing.assert_close(self.call_model(again, self.ids()), self.call_model(model, self.ids()),
+                                       atol=0, rtol=0)
 
     def test_kv_cache_gives_the_full_sequence_logits(self, model_factory):
         model = self.build(model_factory).eval()
@@ -111,10 +130,11 @@ class BaseModelTests:
             pytest.skip("this model does not take a kv_cache")
         ids = self.ids()
         with torch.no_grad():
-            full = model(ids)
+            full = self.call_model(model, ids)
             cache = new_kv_cache(model)
-            parts = [model(ids[:, :5], kv_cache=cache)]
-            parts += [model(ids[:, t : t + 1], kv_cache=cache) for t in range(5, CFG["context_length"])]
+            parts = [self.call_model(model, ids[:, :5], kv_cache=cache)]
+            parts += [self.call_model(model, ids[:, t : t + 1], kv_cache=cache)
+                      for t in range(5, CFG["context_length"])]
         torch.testing.assert_close(torch.cat(parts, dim=1), full, atol=self.atol, rtol=0)
 
     def test_has_the_modules_the_strategies_use(self, model_factory):
@@ -137,10 +157,12 @@ class BaseModelTests:
                    {k: v.shape for k, v in book.state_dict().items()}
             model.load_state_dict(book.state_dict())
             with torch.no_grad():
-                torch.testing.assert_close(model(self.ids()), book(self.ids()), atol=self.atol, rtol=0)
+                # The reference stays eager fp32: the tolerance is the suite's precision's.
+                torch.testing.assert_close(self.call_model(model, self.ids()).float(), book(self.ids()),
+                                           atol=self.atol, rtol=0)
 
     def test_usable_by_name(self):
         if self.registered_name is None:
             pytest.skip("set registered_name to check the model through the registry")
         model = llmkit.create("models", self.registered_name, dict(CFG))
-        assert model(self.ids()).shape == (2, CFG["context_length"], CFG["vocab_size"])
+        assert self.call_model(model, self.ids()).shape == (2, CFG["context_length"], CFG["vocab_size"])
