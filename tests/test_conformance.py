@@ -59,6 +59,12 @@ class TestStaticCacheDecoder(BaseDecoderTests):
         return llmkit.get("decoders", "static-cache").factory
 
 
+class TestSpeculativeDecoder(TestStaticCacheDecoder):
+    @pytest.fixture
+    def decoder(self):
+        return llmkit.get("decoders", "speculative").factory
+
+
 class TestBookDecoder(BaseDecoderTests):
     model_name = "gpt-book"
 

@@ -5,7 +5,8 @@ construction order, so the same seed gives the same weights, GPT-2 and reference
 unchanged, and the book's ``generate`` runs it. It is computed the fast way (fused kernels, sdpa,
 one QKV matmul, a chunked linear + cross-entropy loss, optional weight tying, no graph breaks under
 ``torch.compile``). ``generate`` here decodes with a preallocated KV cache, batched prompts of
-different lengths, and optional bf16 or int8 weight-only copies of the model.
+different lengths, optional bf16 or int8 weight-only copies of the model, and speculative decoding
+with such a copy guessing ahead (decoder ``speculative``).
 
     from llmkit_gpt import GPT, configure_optimizer, generate
     model = GPT(cfg)                          # cfg: the book's dict (+ tie_weights, loss_chunk_rows)
@@ -15,12 +16,12 @@ different lengths, and optional bf16 or int8 weight-only copies of the model.
 
 from llmkit.hookspecs import hookimpl
 
-from .generate import StaticKVCache, generate, pad_prompts, quantize_for_decoding
+from .generate import StaticKVCache, generate, generate_speculative, pad_prompts, quantize_for_decoding
 from .loss import linear_cross_entropy
 from .model import GPT, GPTConfig, configure_optimizer
 
-__all__ = ["GPT", "GPTConfig", "StaticKVCache", "configure_optimizer", "generate", "linear_cross_entropy",
-           "pad_prompts", "quantize_for_decoding"]
+__all__ = ["GPT", "GPTConfig", "StaticKVCache", "configure_optimizer", "generate", "generate_speculative",
+           "linear_cross_entropy", "pad_prompts", "quantize_for_decoding"]
 
 
 @hookimpl
@@ -32,3 +33,6 @@ def register_models(register):
 def register_decoders(register):
     register("static-cache", generate, doc="Decoding with a preallocated KV cache and last-position logits "
                                            "(the production GPT's; same ids as the book's generate).")
+    register("speculative", generate_speculative,
+             doc="Greedy ids guessed ahead by a bf16 copy of the model and checked by the model: the same ids "
+                 "as static-cache, fewer passes over the fp32 weights.")

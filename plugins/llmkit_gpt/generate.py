@@ -18,6 +18,7 @@ faster depends on the CPU's kernels for those types: measure it with ``llmkit.be
 from __future__ import annotations
 
 import copy
+import weakref
 
 import torch
 import torch.nn.functional as F
@@ -235,6 +236,25 @@ def generate(model, idx, max_new_tokens, context_size=None, temperature=0.0, top
         cache.truncate(start + 1 + accepted)  # drop the keys of rejected guesses
         logits = chunk_logits[:, accepted]  # (B, V): the next greedy pick follows the last kept id
     return idx
+
+
+_BF16_DRAFTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # model -> its bf16 copy
+
+
+def generate_speculative(model, idx, max_new_tokens, context_size=None, temperature=0.0, top_k=None, eos_id=None,
+                         draft_tokens=4):
+    """The ``speculative`` decoder: greedy ids guessed ahead by a bf16 copy of ``model`` and checked by
+    ``model`` itself (``generate(draft=...)``); sampling decodes as ``generate`` does.
+
+    The copy is made on first use and kept while the model lives. If the model's weights change
+    afterwards (more training), its guesses get worse but the ids are still the model's own.
+    """
+    if temperature != 0.0:
+        return generate(model, idx, max_new_tokens, context_size, temperature, top_k, eos_id)
+    draft = _BF16_DRAFTS.get(model)
+    if draft is None:
+        draft = _BF16_DRAFTS[model] = quantize_for_decoding(model, "bf16")
+    return generate(model, idx, max_new_tokens, context_size, eos_id=eos_id, draft=draft, draft_tokens=draft_tokens)
 
 
 class _DraftModel:
