@@ -139,9 +139,17 @@ def bench_grade(source_course: Path, names: list[str], students: int = 30, worke
         for row in rows:
             row["speedup"] = row["per_minute"] / rows[0]["per_minute"] if rows[0]["per_minute"] else 0.0
         load.append(os.getloadavg()[0])
-        return {"rows": rows, "counts": counts, "same_grades": all(g == grades[0] for g in grades),
+        differences = grade_differences(grades)
+        return {"rows": rows, "counts": counts, "same_grades": not differences, "differences": differences,
                 "cores": cores(), "load": load, "assignments": names, "students": students,
                 **empty}
+
+
+def grade_differences(grades: list[dict]) -> list[dict]:
+    """The (student, assignment) pairs whose score is not the same in every run, with each run's score."""
+    keys = sorted(set().union(*grades)) if grades else []
+    return [{"student": k[0], "assignment": k[1], "scores": [g.get(k) for g in grades]}
+            for k in keys if len({g.get(k) for g in grades}) > 1]
 
 
 def _empty_overhead(root: Path, rounds: int, sandbox: bool) -> dict:
@@ -185,6 +193,9 @@ def print_report(report: dict) -> None:
         print(f"{r['workers']:>7} {r['notebooks']:>9} {r['failed']:>6} {r['seconds']:>8.1f} {r['per_minute']:>8.2f} "
               f"{r['speedup']:>6.2f}x   {stages}")
     print(f"same grades in every run: {'yes' if report['same_grades'] else 'NO'}")
+    for d in report.get("differences", []):
+        print(f"  {d['student']} {d['assignment']}: " + ", ".join(
+            f"{r['workers']} worker(s) {score}" for r, score in zip(report["rows"], d["scores"])))
     stages = ", ".join(f"{name} {report['empty_stages'].get(key, 0):.1f}" for key, name in STAGE_NAMES)
     print(f"empty notebook, median of {report['empty_rounds']} alternating rounds: {report['empty_before']:.1f} s "
           f"before (nbgrader's autograde with the trusted executor, as `course grade` did), "
