@@ -161,6 +161,12 @@ class TrustedExecute(Execute):
         .tag(config=True)
     notebook_timeout = Integer(900, help="Wall-clock seconds for one notebook, kernel start included.")\
         .tag(config=True)
+    # A cell's last outputs can reach us seconds after its reply on a loaded machine (two kernels and
+    # the grader on two cores). nbgrader's 4 s, raised as an error, ended healthy kernels and cost
+    # students the tests after; verdicts come from this process, never from the kernel's outputs, so
+    # a late output only costs its display.
+    iopub_timeout = Integer(30, help="Seconds to wait for a cell's outputs after its reply.").tag(config=True)
+    raise_on_iopub_timeout = Bool(False, help="Late outputs are dropped, the notebook goes on.").tag(config=True)
     salt_file = Unicode("", help="A file holding the course's secret salt for hidden-check inputs (created on "
                         "first use, never visible to a kernel); empty: inputs follow the published seeds.")\
         .tag(config=True)
@@ -201,6 +207,7 @@ class TrustedExecute(Execute):
         self._hidden = answer_modules(graded_names(self._instructor.values())) | \
             set(self.hidden_modules.get(_english_name(assignment), []))
         self._dead = None
+        self._graded = set()  # indices of test cells whose verdict was given (a pass has no output)
         self._output_used = {}
         self._language = _edition_language(assignment)  # an edition's checks speak its language
         self._trusted_base = self._locked_imports(nb)
@@ -215,7 +222,9 @@ class TrustedExecute(Execute):
             try:
                 super().preprocess(nb, resources, km=None)
             except Exception as exc:  # noqa: BLE001 - the kernel stopped answering, or never started
-                if type(exc).__name__ == "CellTimeoutError":
+                if type(exc).__name__ == "CellTimeoutError" and "IOPub" in str(exc):
+                    why = f"the kernel's output stopped arriving for {self.iopub_timeout} s"
+                elif type(exc).__name__ == "CellTimeoutError":
                     why = f"a cell ran longer than {self.timeout} s and did not stop when interrupted"
                 else:
                     why = f"the kernel could not run ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
@@ -354,6 +363,7 @@ class TrustedExecute(Execute):
         after = torch.get_rng_state()
         torch.set_rng_state(before)
         cell.outputs = self._run_trusted(source, index, hidden=HIDDEN_BEGIN in source)
+        self._graded.add(index)  # its verdict stands, whatever happens to the kernel later
         torch.set_rng_state(after)
         if not session.dead:
             session.request("resolve", names=[])  # the kernel continues from its own state
@@ -440,14 +450,17 @@ class TrustedExecute(Execute):
             cell.outputs = [_error_output("KernelDied", f"not graded: {self._dead}")]
 
     def _fail_rest(self, nb, start: int):
+        """After the kernel died: every test cell without a verdict fails. A test that passed before
+        (no output, as every pass) keeps its points."""
         if not self._dead:
             return
-        for cell in nb.cells[start:]:
-            if cell.cell_type == "code" and is_test_cell(cell) and not any(
-                    o.get("output_type") == "error" for o in cell.get("outputs", [])):
+        graded = getattr(self, "_graded", set())
+        for index, cell in enumerate(nb.cells):
+            if index in graded or not is_test_cell(cell):
+                continue
+            if index >= start and not any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
                 self._fail_cell(cell)
-        for cell in nb.cells:  # test cells never reached before the kernel died
-            if is_test_cell(cell) and not cell.get("outputs"):
+            elif not cell.get("outputs"):  # never reached before the kernel died
                 self._fail_cell(cell)
 
     def output(self, outs, msg, display_id, cell_index):
