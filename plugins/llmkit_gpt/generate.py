@@ -147,7 +147,7 @@ def lookup_draft(ids, k, ngram=3):
 
 @torch.inference_mode()
 def generate(model, idx, max_new_tokens, context_size=None, temperature=0.0, top_k=None, eos_id=None,
-             prompt_lengths=None, lookup=0, draft=None, draft_tokens=4):
+             prompt_lengths=None, lookup=0, draft=None, draft_tokens=8):
     """Append up to ``max_new_tokens`` ids to ``idx`` (B, T); the book's ``generate`` with a KV cache.
 
     ``prompt_lengths`` (B,) marks ``idx`` as left-padded prompts of those lengths (see
@@ -242,7 +242,7 @@ _BF16_DRAFTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # model
 
 
 def generate_speculative(model, idx, max_new_tokens, context_size=None, temperature=0.0, top_k=None, eos_id=None,
-                         draft_tokens=4):
+                         draft_tokens=8):
     """The ``speculative`` decoder: greedy ids guessed ahead by a bf16 copy of ``model`` and checked by
     ``model`` itself (``generate(draft=...)``); sampling decodes as ``generate`` does.
 
