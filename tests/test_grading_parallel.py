@@ -141,3 +141,23 @@ def test_the_grading_log_survives_a_torn_last_line(tmp_path):
     assert log.entries()["ada", ASSIGNMENT]["hash"] == "h2"
     log.append(student="dan", assignment=ASSIGNMENT, hash="h4", score=2)  # the next run starts a fresh line
     assert set(log.entries()) == {("ada", ASSIGNMENT), ("bob", ASSIGNMENT), ("dan", ASSIGNMENT)}
+
+
+def test_every_job_runs_with_the_same_torch_threads_whatever_the_workers(sequential, monkeypatch):
+    """A grade must not depend on --workers or the machine: every kernel gets LLMKIT_GRADING_THREADS (1)."""
+    root, _, _ = sequential
+    course_sim.submit(root, "counted", ASSIGNMENT, course_sim.solved(root, ASSIGNMENT))
+    jobs = []
+    monkeypatch.setattr(worker, "execute", lambda job: jobs.append(job) or worker.Result(
+        job.student, job.assignment, error="OSError: only counting threads here"))
+    course.grade(root, student="counted", workers=0, progress=False)
+    monkeypatch.setenv("LLMKIT_GRADING_THREADS", "3")
+    course.grade(root, student="counted", workers=0, progress=False)
+    assert [job.threads for job in jobs] == [1, 3]
+
+
+@pytest.mark.parametrize("text", ["0", "-2", "two", ""])
+def test_a_bad_thread_count_is_one_clear_line(monkeypatch, text):
+    monkeypatch.setenv("LLMKIT_GRADING_THREADS", text)
+    with pytest.raises(parallel.LLMKitError, match="LLMKIT_GRADING_THREADS=.* is not a positive whole number"):
+        parallel.kernel_threads()

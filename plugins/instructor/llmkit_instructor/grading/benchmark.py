@@ -119,7 +119,7 @@ def bench_grade(source_course: Path, names: list[str], students: int = 30, worke
                 empty_notebooks: int = 3, sandbox: bool = True) -> dict:
     """Grade ``students`` x ``names`` once per worker setting; returns the rows and the empty-notebook figures."""
     from .. import course
-    from .parallel import cores
+    from .parallel import cores, kernel_threads
 
     load = [os.getloadavg()[0]]
     with tempfile.TemporaryDirectory(prefix="llmkit-bench-grade-") as tmp:
@@ -141,7 +141,7 @@ def bench_grade(source_course: Path, names: list[str], students: int = 30, worke
         load.append(os.getloadavg()[0])
         differences = grade_differences(grades)
         return {"rows": rows, "counts": counts, "same_grades": not differences, "differences": differences,
-                "cores": cores(), "load": load, "assignments": names, "students": students,
+                "cores": cores(), "threads": kernel_threads(), "load": load, "assignments": names, "students": students,
                 **empty}
 
 
@@ -185,6 +185,7 @@ def print_report(report: dict) -> None:
     total = sum(counts.values())
     print(f"grading benchmark: {report['students']} students x {len(report['assignments'])} assignment(s) = "
           f"{total} notebooks ({', '.join(f'{n} {k}' for k, n in counts.items())}), {report['cores']} cores, "
+          f"{report.get('threads', 1)} torch thread(s) per kernel, "
           f"load average {report['load'][0]:.1f} at the start and {report['load'][1]:.1f} at the end")
     print(f"{'workers':>7} {'notebooks':>9} {'failed':>6} {'seconds':>8} {'per min':>8} {'speedup':>7}   "
           "seconds per notebook in each stage (worker stages overlap across workers)")

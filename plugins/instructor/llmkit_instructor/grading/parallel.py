@@ -37,6 +37,23 @@ MAX_SUBMISSION_MB = float(os.environ.get("LLMKIT_MAX_SUBMISSION_MB", "100"))
 EXECUTOR = "llmkit_instructor.grading.trusted.TrustedExecute"
 
 
+def kernel_threads() -> int:
+    """Torch threads for every kernel and the grader's checks beside it (``LLMKIT_GRADING_THREADS``, default 1).
+
+    The same count everywhere keeps a grade independent of ``--workers``, the cluster and the machine's
+    cores (a thread count changes how reductions are split, so the last bits of a float); the
+    parallelism comes from the workers, one per core."""
+    text = os.environ.get("LLMKIT_GRADING_THREADS", "1")
+    try:
+        threads = int(text)
+    except ValueError:
+        threads = 0
+    if threads < 1:
+        raise LLMKitError(f"LLMKIT_GRADING_THREADS={text!r} is not a positive whole number; set it to 1 "
+                          "(the default) or to the torch threads each grading kernel may use")
+    return threads
+
+
 def cores() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -384,8 +401,7 @@ def grade_all(course_root: Path, nbapi, todo, workers: int, cluster: str | None 
     if not todo:
         return outcome
     started = time.perf_counter()
-    threads = 0 if cluster else max(1, cores() // max(workers, 1))
-    sanitizer = Sanitizer(nbapi, threads=threads)
+    sanitizer = Sanitizer(nbapi, threads=kernel_threads())
     queue = list(todo)
     hashes = {(s, a): h for s, a, h in todo}
     with pool(workers, cluster) as (executor, slots), \

@@ -36,7 +36,7 @@ class Job:
     # locked cells (grade id -> source): the only code the executor runs in the grader
     salt: int = 0  # the course's secret salt for hidden-check inputs (0: the published seeds)
     executor: str = "llmkit_instructor.grading.trusted.TrustedExecute"
-    threads: int = 0  # torch threads for this grader and for the kernel; 0 leaves the defaults
+    threads: int = 1  # torch threads for this grader's checks and for the kernel (parallel.kernel_threads)
 
 
 @dataclass
@@ -153,6 +153,7 @@ def execute(job: Job) -> Result:
     result = Result(job.student, job.assignment, worker=_worker_name())
     result.seconds = dict.fromkeys(STAGES, 0.0)
     folder = Path(tempfile.mkdtemp(prefix="llmkit-job-"))
+    threads_before = _torch_threads()
     try:
         _prepare_process(job)
         _write_files(folder, job.files)
@@ -177,4 +178,15 @@ def execute(job: Job) -> Result:
         result.error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+        if threads_before:  # grading in the caller's own process (--workers 0) leaves its torch as it was
+            import torch
+
+            torch.set_num_threads(threads_before)
     return result
+
+
+def _torch_threads() -> int:
+    import sys
+
+    torch = sys.modules.get("torch")
+    return torch.get_num_threads() if torch is not None else 0
