@@ -22,6 +22,34 @@ from tests import course_sim
 ASSIGNMENT = "04-attention"
 KILL = "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)  # the kernel kills itself mid-notebook\n"
 FLOOD = "import sys\nfor _ in range(30):\n    sys.stdout.write('A' * 1_000_000 + '\\n')\n"
+# Takes an exclusive lock on every file it can open (a gradebook among them, were one in view), an
+# exclusive SQLite transaction on every database, and holds them while other students are graded.
+LOCK = """import fcntl, os, sqlite3, time
+held = []
+for top in ('/', os.path.expanduser('~'), os.getcwd(), '/tmp', '/dev/shm'):
+    for folder, dirs, files in os.walk(top):
+        dirs[:] = [d for d in dirs if os.path.join(folder, d) not in ('/proc', '/sys', '/usr', '/dev')]
+        for name in files:
+            path = os.path.join(folder, name)
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                held.append(fd)
+                if name.endswith(('.db', '.sqlite', '.sqlite3')):
+                    db = sqlite3.connect(path, timeout=0)
+                    db.execute('BEGIN EXCLUSIVE')
+                    held.append(db)
+            except Exception:
+                pass
+for where in ('/tmp', '/dev/shm', os.getcwd()):
+    try:
+        fd = os.open(os.path.join(where, 'gradebook.db'), os.O_RDWR | os.O_CREAT)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        held.append(fd)
+    except OSError:
+        pass
+time.sleep(6)  # the locks are held while the other workers grade
+"""
 
 
 def built_course(tmp_path_factory, name: str) -> Path:
@@ -46,12 +74,13 @@ def _with_cell_before(nb, grade_id: str, source: str):
 
 def students(root: Path) -> dict:
     """solution (full marks), untouched (0), one that kills its kernel before the last exercise, one
-    that floods its output (30 MB) in the middle."""
+    that floods its output (30 MB) in the middle, one that locks every file it can reach for a while."""
     return {
         "solution": course_sim.solved(root, ASSIGNMENT),
         "untouched": course_sim.untouched(root, ASSIGNMENT),
         "killer": _with_cell_before(course_sim.solved(root, ASSIGNMENT), "mha", KILL),
         "flooder": _with_cell_before(course_sim.solved(root, ASSIGNMENT), "mha-wrapper", FLOOD),
+        "locker": _with_cell_before(course_sim.solved(root, ASSIGNMENT), "causal-attention", LOCK),
     }
 
 
@@ -79,6 +108,7 @@ def check_expected(grades: dict) -> None:
         # Tests graded before the kill keep their points, the hidden ones too (a pass has no output).
         assert killer[before][0] == killer[before][1] > 0, (before, killer)
     assert total(grades["flooder"]) == total(grades["solution"])  # its output is cut, its work still counts
+    assert total(grades["locker"]) == total(grades["solution"])  # its locks reached nothing the grader needs
 
 
 def require(module: str) -> None:
