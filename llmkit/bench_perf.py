@@ -223,7 +223,7 @@ def hf_gpt2_from(model, cfg: dict):
 
 def bench_generate(batch_size: int = 1, prompt_tokens: int = 32, new_tokens: int = 64, rounds: int = 3,
                    threads: int | None = None, seed: int = 123, cfg: dict | None = None,
-                   extra: tuple = ("bf16", "int8"), hf: bool = True, lookup: int = 8, draft_tokens: int = 8,
+                   extra: tuple = ("bf16", "int8", "int8-dynamic"), hf: bool = True, lookup: int = 8, draft_tokens: int = 8,
                    log=None) -> dict:
     """Greedy decoding tokens/s: production (fp32, with prompt lookup, bf16/int8 copies alone and as
     drafts that fp32 checks), the reference, and HF."""
@@ -352,7 +352,7 @@ def main(argv=None) -> int:
     g.add_argument("--prompt-tokens", type=int, default=32)
     g.add_argument("--new-tokens", type=int, default=64)
     g.add_argument("--rounds", type=int, default=3)
-    g.add_argument("--copies", default="bf16,int8", help="lighter decoding copies to time too ('' for none)")
+    g.add_argument("--copies", default="bf16,int8,int8-dynamic", help="lighter decoding copies to time too ('' for none)")
     g.add_argument("--lookup", type=int, default=8, help="also time prompt-lookup decoding with this many guesses (0: no)")
     g.add_argument("--draft", type=int, default=8,
                    help="also time fp32 checking this many guesses of each copy per pass (0: no)")

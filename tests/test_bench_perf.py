@@ -62,12 +62,13 @@ def test_hf_conversion_holds_the_same_weights():
 def test_generate_compares_paths_and_checks_identical_ids(capsys):
     pytest.importorskip("transformers")
     result = bench_perf.bench_generate(prompt_tokens=4, new_tokens=5, rounds=1, threads=1,
-                                       cfg=dict(PRESETS["tiny"]["cfg"]), extra=("bf16",))
+                                       cfg=dict(PRESETS["tiny"]["cfg"]), extra=("bf16", "int8-dynamic"))
     rows = {r["path"]: r for r in result["rows"]}
     assert rows["transformers GPT2 generate"]["identical_to_production_fp32"]
     if "book + KV cache (reference)" in rows:
         assert rows["book + KV cache (reference)"]["identical_to_production_fp32"]
     assert rows["gpt fp32 (production)"]["vs_hf"] > 0 and "gpt bf16 copy" in rows
     assert rows["gpt fp32 + bf16 draft 8"]["identical_to_production_fp32"]  # speculative: fp32's own ids
+    assert rows["gpt fp32 + int8-dynamic draft 8"]["identical_to_production_fp32"]
     bench_perf.print_generate(result)
     assert "same ids as production fp32" in capsys.readouterr().out

@@ -6,6 +6,8 @@ come from how a piece is computed (fused kernels sum in another order: fp32 tole
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -379,7 +381,7 @@ def test_bf16_and_int8_decoding_copies_generate_and_leave_the_model_alone():
     _, ours = pair()
     prompt = ids(batch=2, tokens=4)
     want = generate(ours, prompt, 6)
-    for dtype in ("bf16", "int8"):
+    for dtype in ("bf16", "int8", "int8-dynamic"):
         copy = quantize_for_decoding(ours, dtype)
         out = generate(copy, prompt, 6)
         assert out.shape == want.shape and torch.equal(out[:, :4], prompt)
@@ -414,7 +416,7 @@ def test_prompt_lookup_stops_at_eos_like_the_book():
     assert torch.equal(generate(ours, prompt, 30, eos_id=eos, lookup=4), want)
 
 
-@pytest.mark.parametrize("kind", ["bf16", "int8", "stranger"])
+@pytest.mark.parametrize("kind", ["bf16", "int8", "int8-dynamic", "stranger"])
 @pytest.mark.parametrize("guesses", [1, 4])
 def test_a_draft_model_gives_exactly_the_greedy_ids(kind, guesses):
     new_tokens = 40  # past the window of 16 twice: guessing stops at the first crop, rebuilds follow
@@ -440,6 +442,21 @@ def test_a_draft_model_stops_at_eos_and_refuses_sampling():
         with pytest.raises(LLMKitError) as err:
             generate(ours, prompt, 5, **{"draft": draft, **kwargs})
         assert "\n" not in str(err.value)
+
+
+def test_the_speculative_decoder_drafts_with_dynamic_int8_on_a_cpu_that_has_an_engine():
+    from llmkit_gpt.generate import _DRAFTS, draft_kind, dynamic_int8_engine, generate_speculative
+
+    book, ours = pair()
+    prompt = ids(batch=1, tokens=6)
+    want = book_generate(book, prompt, 30, 16, use_cache=True)
+    assert torch.equal(generate_speculative(ours, prompt, 30), want)
+    expected = "int8-dynamic" if dynamic_int8_engine() else "bf16"
+    assert draft_kind(ours) == expected
+    assert any(type(m).__module__.startswith("torch.ao.nn.quantized") for m in _DRAFTS[ours].modules()) \
+        == (expected == "int8-dynamic")
+    if os.environ.get("CI") == "true":
+        assert dynamic_int8_engine() is not None, "torch's CPU wheel ships fbgemm/x86: the engine should be found"
 
 
 def test_lookup_draft_follows_the_latest_repeat_of_the_last_ngram():

@@ -5,8 +5,8 @@ construction order, so the same seed gives the same weights, GPT-2 and reference
 unchanged, and the book's ``generate`` runs it. It is computed the fast way (fused kernels, sdpa,
 one QKV matmul, a chunked linear + cross-entropy loss, optional weight tying, no graph breaks under
 ``torch.compile``). ``generate`` here decodes with a preallocated KV cache, batched prompts of
-different lengths, optional bf16 or int8 weight-only copies of the model, and speculative decoding
-with such a copy guessing ahead (decoder ``speculative``).
+different lengths, optional bf16, int8 weight-only or dynamic int8 copies of the model, and
+speculative decoding with such a copy guessing ahead (decoder ``speculative``).
 
     from llmkit_gpt import GPT, configure_optimizer, generate
     model = GPT(cfg)                          # cfg: the book's dict (+ tie_weights, loss_chunk_rows)
@@ -34,5 +34,5 @@ def register_decoders(register):
     register("static-cache", generate, doc="Decoding with a preallocated KV cache and last-position logits "
                                            "(the production GPT's; same ids as the book's generate).")
     register("speculative", generate_speculative,
-             doc="Greedy ids guessed ahead by a bf16 copy of the model and checked by the model: the same ids "
+             doc="Greedy ids guessed ahead by a dynamic-int8 (CPU) or bf16 copy of the model and checked by the model: the same ids "
                  "as static-cache, fewer passes over the fp32 weights.")
