@@ -344,7 +344,9 @@ def _dynamic_int8(model):
     weight = next(model.parameters(), None)
     if weight is not None and weight.device.type != "cpu":
         raise LLMKitError("'int8-dynamic' copies run on the CPU only; on a GPU use quantize_for_decoding(model, 'bf16').")
-    torch.backends.quantized.engine = engine
+    if torch.backends.quantized.engine not in torch.backends.quantized.supported_engines or \
+            torch.backends.quantized.engine == "none":  # keep a user's own choice of engine
+        torch.backends.quantized.engine = engine
     with warnings.catch_warnings():  # torch.ao.quantization announces its move to torchao; it still works
         warnings.simplefilter("ignore")
         return torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
