@@ -243,7 +243,7 @@ _DRAFTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # model -> i
 
 def draft_kind(model) -> str:
     """The lightest copy that guesses well here: dynamic int8 on a CPU with a quantized engine (measured
-    on a 2-core EPYC: 4.3x transformers' decoding alone, 2.2x as an 8-id draft), else bf16."""
+    on a 2-core EPYC: 4.3x transformers' decoding alone, 2.0-2.2x as an 8-id draft), else bf16."""
     weight = next(model.parameters(), None)
     on_cpu = weight is None or weight.device.type == "cpu"
     return "int8-dynamic" if on_cpu and dynamic_int8_engine() is not None else "bf16"
