@@ -36,8 +36,10 @@ from typing import Any, Callable
 
 import torch
 
+from .allocator import keep_freed_memory
+
 CACHE_ENV = "LLMKIT_CALIBRATION"
-FORMAT = 1
+FORMAT = 2  # 2: calibration steps reuse freed memory, as training does
 MIN_GAIN = 1.10  # a choice other than the default must win by this factor, not by noise
 # Native bf16 matmul instructions: x86 (AVX512_BF16, AMX) and Arm (FEAT_BF16, "bf16" in /proc/cpuinfo).
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")
@@ -170,6 +172,8 @@ def _calibration_step(device: Any, precision: str = "fp32", compile: bool = Fals
     from .plugins import create
 
     dev = _device(device)
+    if dev.type == "cpu":
+        keep_freed_memory()  # as train() does, so the calibration times the steps a run will take
     torch.manual_seed(0)
     model = create("models", "gpt", dict(CALIBRATION_CFG)).to(dev).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)

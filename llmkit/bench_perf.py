@@ -26,6 +26,7 @@ from typing import Callable
 import torch
 
 from . import autotune
+from .allocator import keep_freed_memory
 from .plugins import create, get, names
 
 PRESETS = {
@@ -133,6 +134,7 @@ def bench_train(preset: str = "gpt-mini", paths: list[TrainPath] | None = None, 
     """Tokens/s, step time and MFU of each path, measured interleaved in this process."""
     if threads:
         torch.set_num_threads(threads)
+    allocator = keep_freed_memory()  # as train() does; a process-wide setting, so every path gets it
     spec = PRESETS[preset]
     cfg, batch = spec["cfg"], spec["batch_size"]
     paths = list(paths or DEFAULT_TRAIN_PATHS)
@@ -169,14 +171,15 @@ def bench_train(preset: str = "gpt-mini", paths: list[TrainPath] | None = None, 
     return {"bench": "train", "preset": preset, "cfg": cfg, "batch_size": batch, "rounds": rounds,
             "threads": torch.get_num_threads(), "machine": autotune.machine("cpu"),
             "bf16_native": autotune.bf16_capability("cpu"), "flops_per_token": fpt,
-            "peak_gflops": peaks, "rows": rows, "skipped": skipped}
+            "peak_gflops": peaks, "keep_freed_memory": allocator, "rows": rows, "skipped": skipped}
 
 
 def print_train(result: dict) -> None:
     peaks = ", ".join(f"{k} {v:.0f}" for k, v in result["peak_gflops"].items())
     print(f"training, preset {result['preset']} (batch {result['batch_size']} x {result['cfg']['context_length']}), "
           f"{result['threads']} threads, median of {result['rounds']} interleaved rounds; "
-          f"GEMM peak GFLOP/s: {peaks}; {result['flops_per_token'] / 1e6:.1f} MFLOP/token")
+          f"GEMM peak GFLOP/s: {peaks}; {result['flops_per_token'] / 1e6:.1f} MFLOP/token; "
+          f"keep freed memory: {result['keep_freed_memory']}")
     print(f"{'path':<26} {'prec':<5} {'s/step':>7} {'tokens/s':>9} {'MFU':>6} {'ratio':>6} {'warm-up s':>9}")
     for r in result["rows"]:
         print(f"{r['name']:<26} {r['precision']:<5} {r['seconds_per_step']:>7.3f} {r['tokens_per_s']:>9.0f} "

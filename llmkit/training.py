@@ -19,6 +19,7 @@ from typing import Callable, Iterable
 import torch
 from tqdm.auto import tqdm
 
+from .allocator import keep_freed_memory
 from .checkpoint import TrainState, load_model_state, save_checkpoint
 from .decoding import complete
 from .devices import CPUDevice, Device
@@ -139,6 +140,8 @@ def train(model, train_loader, eval_loaders: dict, cfg: TrainConfig, device: Dev
     through ``torch.compile`` (evaluation and samples stay eager, so their shapes cost no recompiles).
     """
     device = device or CPUDevice()
+    if device.torch_device.type == "cpu":
+        keep_freed_memory()  # every step reuses the last one's freed blocks instead of faulting in new pages
     run_dir = Path(run_dir) if run_dir is not None else None
     base_model = device.unwrap(model)
     optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay, fused=True)
