@@ -184,12 +184,14 @@ def test_linear_cross_entropy_scales_with_the_incoming_gradient_and_skips_unneed
     assert w.grad is None
 
 
+@pytest.mark.parametrize("vocab", [41, 64, 129])  # padded to 64 inside, already 64, padded to 192
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_linear_cross_entropy_in_chunks_and_softmax_blocks_equals_the_plain_loss(dtype):
+def test_linear_cross_entropy_in_chunks_and_softmax_blocks_equals_the_plain_loss(dtype, vocab):
     torch.manual_seed(0)
     x = (3 * torch.randn(70, 12)).to(dtype).requires_grad_()
-    w = torch.randn(41, 12, requires_grad=True)  # the stored fp32 weight, as under autocast
-    t = torch.randint(0, 41, (70,))
+    w = torch.randn(vocab, 12, requires_grad=True)  # the stored fp32 weight, as under autocast
+    t = torch.randint(0, vocab, (70,))
+    t[:3] = vocab - 1  # the last real id, next to the padding
     t[::9] = IGNORE  # some padded targets
     got = linear_cross_entropy(x, w, t, chunk_rows=64, softmax_rows=16)  # 70 rows: 64 + 6, blocks of 16
     got.backward()

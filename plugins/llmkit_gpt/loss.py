@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+VOCAB_MULTIPLE = 64  # the head's GEMMs run over the vocabulary padded to this
 IGNORE_INDEX = -100  # the book's custom_collate_fn marks padded targets with it, as F.cross_entropy does
 
 
@@ -24,31 +25,42 @@ class LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, targets, chunk_rows, softmax_rows, ignore_index):
         # x (N, E) in the compute dtype, weight (V, E) as stored (fp32 under autocast), targets (N,) int64
-        n_rows = x.shape[0]
+        n_rows, vocab = x.shape[0], weight.shape[0]
         w = weight.to(x.dtype)  # (V, E) the matmuls' copy; a no-op in fp32
+        # GEMMs over GPT-2's odd vocabulary (50257) ran the weight's gradient at 0.8x the rate they
+        # reach over one padded to a multiple of 64 (50304). So the copy gets zero rows up to one, and
+        # the padded columns a logit bias of -inf: below every real logit, their softmax is clamped
+        # to e^-87 of the top one, nothing; their gradient meets zero rows in grad @ w and is cut
+        # from the weight's.
+        padded = -(-vocab // VOCAB_MULTIPLE) * VOCAB_MULTIPLE
+        bias = None
+        if padded != vocab:
+            w = F.pad(w, (0, 0, 0, padded - vocab))  # (V', E)
+            bias = F.pad(torch.zeros(vocab, dtype=x.dtype, device=x.device), (0, padded - vocab), value=float("-inf"))
         keep = targets != ignore_index  # (N,)
         n_kept = keep.sum().clamp(min=1).to(torch.float32)  # the mean's denominator, never 0
         want_x, want_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         grad_x = torch.empty_like(x) if want_x else None
-        grad_w = torch.zeros_like(weight, dtype=torch.float32) if want_w else None
+        grad_w = torch.zeros((padded, weight.shape[1]), dtype=torch.float32, device=x.device) if want_w else None
         total = torch.zeros((), dtype=torch.float32, device=x.device)
         for start in range(0, n_rows, chunk_rows):
             stop = min(start + chunk_rows, n_rows)
             x_c, keep_c = x[start:stop], keep[start:stop]  # (C, E), (C,)
             t_c = targets[start:stop].clamp(min=0).unsqueeze(1)  # (C, 1); ignored rows point at id 0
-            logits = x_c @ w.t()  # (C, V) in the compute dtype: only this chunk of rows
+            # (C, V') in the compute dtype: only this chunk of rows
+            logits = x_c @ w.t() if bias is None else torch.addmm(bias, x_c, w.t())
             # The softmax runs softmax_rows rows at a time in fp32: a block of 32 x 50257 floats (6 MB)
             # stays in cache through its ten elementwise passes, where the whole chunk (103 MB) would
             # go to memory and back each time. Each block's gradient overwrites its own logits.
             for s in range(0, stop - start, softmax_rows):
                 e = min(s + softmax_rows, stop - start)
-                block = logits[s:e].float()  # (r, V): the logits themselves in fp32, a copy in bf16
+                block = logits[s:e].float()  # (r, V'): the logits themselves in fp32, a copy in bf16
                 picked = block.gather(1, t_c[s:e])  # (r, 1) the target's logit
                 top = block.amax(dim=1, keepdim=True)  # (r, 1)
                 # exp(l - top) is a denormal below e^-87, and CPUs compute denormals about 100x slower;
                 # with a wide spread of logits (a confident model, a tied head) that costs seconds per
                 # step. Clamping changes probabilities below 1e-38 only.
-                probs = block.sub_(top).clamp_(min=-87.0).exp_()  # (r, V) unnormalised softmax
+                probs = block.sub_(top).clamp_(min=-87.0).exp_()  # (r, V') unnormalised softmax
                 norm = probs.sum(dim=1, keepdim=True)  # (r, 1)
                 lse = top + norm.log()  # (r, 1) log-sum-exp of the logits
                 total = total + ((lse - picked).squeeze(1) * keep_c[s:e]).sum()
@@ -59,18 +71,18 @@ class LinearCrossEntropy(torch.autograd.Function):
                     if probs.dtype != logits.dtype:
                         logits[s:e] = probs  # back to the compute dtype
             if want_x or want_w:
-                grad = logits  # (C, V) d loss / d logits, in the compute dtype
+                grad = logits  # (C, V') d loss / d logits, in the compute dtype
                 if want_x:
                     grad_x[start:stop] = grad @ w  # (C, E)
                 if want_w:
-                    # (V, E) += (V, C) @ (C, E). In bf16 the GEMM runs in bf16 (at twice the fp32 rate
-                    # where the CPU has it) and only each block's result is added in fp32.
+                    # (V', E) += (V', C) @ (C, E). In bf16 the GEMM runs in bf16 (at twice the fp32
+                    # rate where the CPU has it) and only each block's result is added in fp32.
                     if grad.dtype == torch.float32:
                         grad_w.addmm_(grad.t(), x_c)
                     else:
                         grad_w += grad.t() @ x_c
         # The weight's gradient stays fp32 for an fp32 weight: no round trip through bf16.
-        ctx.save_for_backward(grad_x, grad_w.to(weight.dtype) if grad_w is not None else None)
+        ctx.save_for_backward(grad_x, grad_w[:vocab].to(weight.dtype) if grad_w is not None else None)
         return total / n_kept
 
     @staticmethod
