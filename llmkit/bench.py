@@ -57,12 +57,14 @@ def bench_train(config: str = "run", attentions=("mha",), precisions=("fp32",), 
                 batch_size: int = 8, threads: int | None = None, seed: int = 123, model: str = "gpt") -> list[dict]:
     """Training tokens/s (forward, backward, AdamW step) of ``model`` per attention and precision (the
     book's GPTModel, ``gpt-book``, takes any attention plugin by name; the kit's ``gpt`` its own)."""
+    from .allocator import keep_freed_memory
     from .devices import CPUDevice
     from .runconfig import ModelConfig
     from .training import lm_loss, make_optimizer
 
     if threads:
         torch.set_num_threads(threads)
+    keep_freed_memory()  # as train() does on the CPU
     if config == "run":
         m = ModelConfig()
         cfg = dict(vocab_size=1024, context_length=m.context_length, emb_dim=m.emb_dim, n_heads=m.n_heads,
